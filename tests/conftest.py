@@ -1,0 +1,150 @@
+"""Shared fixtures: the app on a temporary database, Socket.IO test clients, and real servers.
+
+Unit tests import app.py once, in threading mode, on a throwaway SQLite file. End-to-end tests start
+`python app.py` for real on 127.0.0.1 with a free port and their own database.
+"""
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+import requests
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# Set before app.py is imported: the database engine is built at import time.
+for name in ("AUTH_REQUIRED", "CORS_ORIGINS", "MAX_MESSAGE_LENGTH", "RATE_LIMIT_BURST",
+             "RATE_LIMIT_PER_SECOND", "MESSAGE_QUEUE", "JWT_EXPIRES_MINUTES"):
+    os.environ.pop(name, None)
+UNIT_DB_DIR = tempfile.mkdtemp(prefix="chat-live-unit-")
+os.environ.update(DATABASE_URL=f"sqlite:///{UNIT_DB_DIR}/chat.db", ASYNC_MODE="threading",
+                  SECRET_KEY="unit-test-secret", JWT_SECRET_KEY="unit-test-jwt-key-of-at-least-32-bytes")
+
+import app as chat  # noqa: E402  (must come after the environment is set)
+
+WAIT = 5.0  # seconds: the bound on every wait for an event or a server
+
+
+@pytest.fixture
+def app():
+    """The Flask app with empty tables and no open connections."""
+    with chat.app.app_context():
+        chat.db.session.execute(chat.db.delete(chat.Message))
+        chat.db.session.execute(chat.db.delete(chat.User))
+        chat.db.session.commit()
+    yield chat.app
+    chat.connections.clear()
+
+
+@pytest.fixture
+def client(app):
+    """Flask's HTTP test client."""
+    return app.test_client()
+
+
+class SocketClient:
+    """Flask-SocketIO's test client, keeping every event it received so tests can wait for some."""
+
+    def __init__(self, test_client):
+        self.test_client = test_client
+        self.events = []
+
+    def emit(self, event, data):
+        """Emit and return the server's acknowledgement."""
+        return self.test_client.emit(event, data, callback=True)
+
+    def received(self, event):
+        self.events += self.test_client.get_received()
+        return [e["args"][0] for e in self.events if e["name"] == event]
+
+    def wait_for(self, event, count=1, timeout=WAIT):
+        """Wait (bounded) until `event` arrived `count` times; return its payloads."""
+        deadline = time.monotonic() + timeout
+        while len(self.received(event)) < count:
+            assert time.monotonic() < deadline, f"no {event} within {timeout}s: {self.events}"
+            time.sleep(0.01)
+        return self.received(event)
+
+
+@pytest.fixture
+def connect(app):
+    """connect(auth=..., headers=..., query_string=...) opens a Socket.IO test client."""
+    opened = []
+
+    def open_client(auth=None, **kwargs):
+        test_client = chat.socketio.test_client(app, auth=auth, **kwargs)
+        opened.append(test_client)
+        return SocketClient(test_client)
+
+    yield open_client
+    for test_client in opened:
+        if test_client.is_connected():
+            test_client.disconnect()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`python app.py` running in a subprocess on 127.0.0.1."""
+
+    def __init__(self, log_path, env):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        with open(log_path, "w") as log_file:  # the child keeps its own copy of the file
+            self.process = subprocess.Popen(
+                [sys.executable, "app.py"], cwd=ROOT, env={**env, "PORT": str(self.port)},
+                stdout=log_file, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while not self.healthy():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"server did not start:\n{self.log()}")
+            time.sleep(0.05)
+
+    def healthy(self):
+        try:
+            return requests.get(self.url + "/health", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def log(self):
+        return pathlib.Path(self.log_path).read_text()
+
+    def stop(self, kill=False):
+        if self.process.poll() is None:
+            self.process.kill() if kill else self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    """start_server(ASYNC_MODE="eventlet", **env) runs a real server; all stop after the test."""
+    servers = []
+    database = f"sqlite:///{tmp_path}/chat.db"
+
+    def start(**env):
+        base = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL")}
+        base.update(DATABASE_URL=database, PYTHONUNBUFFERED="1", ASYNC_MODE="eventlet")
+        server = Server(tmp_path / f"server{len(servers)}.log", {**base, **env})
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(params=["eventlet", "threading"])
+def async_mode(request):
+    """Run an end-to-end test once per async mode."""
+    return request.param

@@ -1,0 +1,35 @@
+"""Step 1: install and start. `python app.py` serves the chat, the docs and Socket.IO on one port."""
+import re
+
+import requests
+
+
+def test_server_starts_and_prints_its_urls(start_server, async_mode):
+    server = start_server(ASYNC_MODE=async_mode)
+    line = f"Chat Live: chat page {server.url}/  API docs {server.url}/docs/"
+    assert line in server.log()
+    assert requests.get(server.url + "/health", timeout=5).json() == {"status": "ok"}
+    assert requests.get(server.url + "/", timeout=5).headers["Content-Type"].startswith("text/html")
+    assert requests.get(server.url + "/docs/", timeout=5).status_code == 200
+
+
+def test_missing_keys_get_a_random_key_and_a_warning(start_server):
+    server = start_server(JWT_SECRET_KEY="")  # the fixture never passes SECRET_KEY
+    log = server.log()
+    assert "SECRET_KEY is not set: using a random key" in log
+    assert "JWT_SECRET_KEY is not set: using a random key" in log
+
+
+def test_a_given_key_gives_no_warning(start_server):
+    server = start_server(SECRET_KEY="s" * 40, JWT_SECRET_KEY="j" * 40)
+    assert "is not set" not in server.log()
+
+
+def test_requirements_have_lower_bounds_and_major_caps():
+    from conftest import ROOT
+
+    for path in (ROOT / "requirements.txt", ROOT / "tests" / "requirements.txt"):
+        for line in path.read_text().splitlines():
+            requirement = line.split("#")[0].strip()
+            if requirement:
+                assert re.search(r">=[\d.]+,\s*<[\d.]+$", requirement), f"{path.name}: {requirement}"

@@ -1,0 +1,61 @@
+"""Step 2: structure. One module; every error is JSON; headers that keep browsers safe."""
+import pathlib
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+import app as chat
+
+
+def test_the_module_reads_in_tutorial_order():
+    source = pathlib.Path(chat.__file__).read_text()
+    banners = [f"# --- Step {n}:" for n in range(1, 7)]
+    positions = [source.index(banner) for banner in banners]
+    assert positions == sorted(positions)
+
+
+@pytest.mark.parametrize("method, path, status", [
+    ("get", "/no-such-page", 404),
+    ("post", "/messages", 405),
+    ("delete", "/health", 405),
+    ("get", "/messages?limit=abc", 400),
+])
+def test_http_errors_are_json(client, method, path, status):
+    response = getattr(client, method)(path)
+    assert response.status_code == status
+    assert response.is_json
+    assert isinstance(response.get_json()["error"], str) and response.get_json()["error"]
+
+
+def test_a_body_over_the_cap_is_413_json(client):
+    response = client.post("/auth/register", data="x" * (17 * 1024), content_type="application/json")
+    assert response.status_code == 413
+    assert "error" in response.get_json()
+
+
+def test_an_unexpected_error_is_a_json_500_without_traceback(client, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(chat.db.session, "scalars", broken)
+    response = client.get("/messages")
+    assert response.status_code == 500
+    assert response.get_json() == {"error": "internal server error"}
+    assert b"secret internals" not in response.data and b"Traceback" not in response.data
+
+
+def test_a_database_error_in_history_is_json_not_a_crash(client, monkeypatch):
+    def locked(*args, **kwargs):
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(chat.db.session, "scalars", locked)
+    assert client.get("/messages").status_code == 500
+    monkeypatch.undo()
+    assert client.get("/messages").status_code == 200  # and the next request is fine
+
+
+@pytest.mark.parametrize("path", ["/", "/messages", "/health", "/no-such-page"])
+def test_security_headers_on_every_response(client, path):
+    headers = client.get(path).headers
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "same-origin"

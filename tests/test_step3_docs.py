@@ -1,0 +1,82 @@
+"""Step 3: documentation. Swagger UI at /docs/, a valid Swagger 2.0 spec at /apispec.json."""
+import re
+
+import pytest
+from openapi_spec_validator import validate
+
+
+
+@pytest.fixture
+def spec(client):
+    response = client.get("/apispec.json")
+    assert response.status_code == 200
+    return response.get_json()
+
+
+def test_the_spec_is_valid_swagger_2(spec):
+    assert spec["swagger"] == "2.0"
+    validate(spec)  # raises on any schema error
+
+
+def test_the_spec_names_every_route(app, spec):
+    ours = {rule.rule for rule in app.url_map.iter_rules()
+            if rule.endpoint != "static" and not rule.endpoint.startswith("flasgger")
+            and rule.rule not in ("/docs/", "/apispec.json")}
+    assert ours == set(spec["paths"])
+
+
+def test_every_operation_has_a_summary_and_documented_responses(spec):
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            assert operation.get("summary"), f"{method} {path}"
+            for status, response in operation["responses"].items():
+                assert response["description"], f"{method} {path} {status}"
+                if status != "200" or path != "/":
+                    assert "schema" in response, f"{method} {path} {status}"
+
+
+def test_messages_parameters_carry_their_bounds(spec):
+    params = {p["name"]: p for p in spec["paths"]["/messages"]["get"]["parameters"]}
+    assert (params["limit"]["minimum"], params["limit"]["maximum"], params["limit"]["default"]) == (1, 200, 50)
+    assert params["before"]["type"] == params["after"]["type"] == "integer"
+    assert params["before"]["minimum"] == 0
+
+
+def test_the_message_example_is_the_contracts_shape(spec):
+    message = spec["definitions"]["Message"]
+    assert set(message["required"]) == {"id", "author", "text", "created_at"}
+    example = {k: v["example"] for k, v in message["properties"].items()}
+    assert example["created_at"].endswith("Z")
+
+
+def test_the_socket_events_are_documented(spec):
+    description = spec["info"]["description"]
+    for event in ("event_message", "new_message", "message_error", "presence", "connect_error"):
+        assert f"`{event}`" in description
+
+
+def test_the_docs_page_loads_nothing_from_outside(client):
+    page = client.get("/docs/")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "swagger-ui" in html and "/apispec.json" in html
+    # Every stylesheet, script, image or font comes from this server.
+    resources = re.findall(r'(?:src|href)="([^"]+)"', html)
+    loaded = [url for url in resources if not url.startswith(("/", "data:", "#"))]
+    assert [url for url in loaded if not url.startswith("https://github.com/")] == []
+    assert "fonts.googleapis.com" not in html
+    for url in resources:
+        if url.startswith("/"):
+            with client.get(url) as response:  # static files must be closed
+                assert response.status_code == 200, url
+
+
+def test_docs_without_slash_redirects(client):
+    response = client.get("/docs")
+    assert response.status_code == 308 and response.headers["Location"].endswith("/docs/")
+
+
+def test_try_it_out_example_works(client, spec):
+    # What Swagger UI sends with the documented defaults.
+    limit = {p["name"]: p for p in spec["paths"]["/messages"]["get"]["parameters"]}["limit"]["default"]
+    assert client.get(f"/messages?limit={limit}").status_code == 200

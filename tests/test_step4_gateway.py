@@ -1,0 +1,194 @@
+"""Step 4: the Socket.IO gateway. Lifecycle, event_message -> new_message, acks and refusals."""
+import time
+
+import pytest
+import requests
+import socketio
+
+import app as chat
+from conftest import WAIT
+
+
+def count_messages():
+    with chat.app.app_context():
+        return chat.db.session.scalar(chat.db.select(chat.db.func.count(chat.Message.id)))
+
+
+def test_presence_counts_connections_and_lists_names(connect):
+    ana = connect(auth={"name": "ana"})
+    connect(auth={"name": "bea"})
+    connect()  # anonymous: counted, not named
+    presence = ana.wait_for("presence")[-1]
+    while presence["online"] != 3:
+        presence = ana.wait_for("presence", count=len(ana.received("presence")) + 1)[-1]
+    assert presence == {"online": 3, "users": ["ana", "bea"]}
+
+
+def test_presence_after_a_disconnect(connect):
+    ana = connect(auth={"name": "ana"})
+    bea = connect(auth={"name": "bea"})
+    ana.wait_for("presence")
+    seen = len(ana.received("presence"))
+    bea.test_client.disconnect()
+    assert ana.wait_for("presence", count=seen + 1)[-1] == {"online": 1, "users": ["ana"]}
+
+
+def test_joins_at_once_share_one_presence_broadcast(connect):
+    first = connect(auth={"name": "p0"})
+    for n in range(1, 20):
+        connect(auth={"name": f"p{n}"})
+    presences = first.wait_for("presence")
+    assert presences[-1]["online"] == 20
+    assert len(presences) < 5  # coalesced, not one per join
+
+
+def test_a_message_is_acked_and_broadcast_to_everyone(connect):
+    ana, bea = connect(auth={"name": "ana"}), connect(auth={"name": "bea"})
+    ack = ana.emit("event_message", {"text": " hola ", "author": "ana"})
+    assert ack["ok"] is True
+    message = ack["message"]
+    assert (message["author"], message["text"]) == ("ana", "hola")  # trimmed
+    assert bea.wait_for("new_message") == [message]
+    assert ana.wait_for("new_message") == [message]  # the sender too
+    assert count_messages() == 1
+
+
+def test_the_handshake_name_is_the_default_author(connect):
+    ana = connect(auth={"name": "ana"})
+    assert ana.emit("event_message", {"text": "hola"})["message"]["author"] == "ana"
+    assert ana.emit("event_message", {"text": "hi", "author": "ana2"})["message"]["author"] == "ana2"
+
+
+def test_a_client_can_send_without_asking_for_an_ack(connect):
+    ana = connect(auth={"name": "ana"})
+    ana.test_client.emit("event_message", {"text": "no ack please"})
+    assert ana.wait_for("new_message")[0]["text"] == "no ack please"
+
+
+@pytest.mark.parametrize("payload, error", [
+    ("hola", "payload must be a JSON object"),
+    (["hola"], "payload must be a JSON object"),
+    (42, "payload must be a JSON object"),
+    (None, "payload must be a JSON object"),
+    ({}, "text is required"),
+    ({"author": "ana"}, "text is required"),
+    ({"text": "", "author": "ana"}, "text must not be empty"),
+    ({"text": "   \n\t", "author": "ana"}, "text must not be empty"),
+    ({"text": 5, "author": "ana"}, "text must be a string"),
+    ({"text": ["hola"], "author": "ana"}, "text must be a string"),
+    ({"text": "x" * 1001, "author": "ana"}, "text is longer than 1000 characters"),
+    ({"text": "hola"}, "author is required"),
+    ({"text": "hola", "author": ""}, "author must not be empty"),
+    ({"text": "hola", "author": "  "}, "author must not be empty"),
+    ({"text": "hola", "author": 7}, "author must be a string"),
+    ({"text": "hola", "author": "a" * 33}, "author is longer than 32 characters"),
+])
+def test_invalid_payloads_are_refused_and_nothing_is_saved(connect, payload, error):
+    sender, other = connect(), connect(auth={"name": "bea"})
+    ack = sender.emit("event_message", payload)
+    assert ack["ok"] is False and ack["error"].startswith(error)
+    assert sender.wait_for("message_error") == [{"error": ack["error"]}]
+    assert other.received("message_error") == [] and other.received("new_message") == []
+    assert count_messages() == 0
+    # ...and the server keeps serving
+    assert other.emit("event_message", {"text": "still here"})["ok"] is True
+
+
+def test_the_length_limits_are_inclusive(connect):
+    ana = connect()
+    assert ana.emit("event_message", {"text": "x" * 1000, "author": "a" * 32})["ok"] is True
+
+
+def test_max_message_length_is_configurable(connect, monkeypatch):
+    monkeypatch.setitem(chat.app.config, "MAX_MESSAGE_LENGTH", 5)
+    ana = connect(auth={"name": "ana"})
+    assert ana.emit("event_message", {"text": "12345"})["ok"] is True
+    assert ana.emit("event_message", {"text": "123456"})["error"] == "text is longer than 5 characters"
+
+
+def test_a_burst_over_the_rate_limit_is_refused(connect):
+    ana, bea = connect(auth={"name": "ana"}), connect(auth={"name": "bea"})
+    acks = [ana.emit("event_message", {"text": f"m{n}"}) for n in range(15)]
+    accepted = [ack for ack in acks if ack["ok"]]
+    assert 10 <= len(accepted) <= 11  # the burst (plus what refilled while sending)
+    assert acks[-1] == {"ok": False, "error": "rate limit exceeded"}
+    assert {"error": "rate limit exceeded"} in ana.wait_for("message_error")
+    assert count_messages() == len(accepted)
+    # the limit is per connection: bea is not affected
+    assert bea.emit("event_message", {"text": "mine"})["ok"] is True
+
+
+def test_the_bucket_refills_over_time(connect, monkeypatch):
+    monkeypatch.setitem(chat.app.config, "RATE_LIMIT_BURST", 1)
+    clock = [1000.0]
+    monkeypatch.setattr(chat.time, "monotonic", lambda: clock[0])
+    ana = connect(auth={"name": "ana"})
+    assert ana.emit("event_message", {"text": "1"})["ok"] is True
+    assert ana.emit("event_message", {"text": "2"})["ok"] is False
+    clock[0] += 0.2  # 5 per second: one token back after 0.2 s
+    assert ana.emit("event_message", {"text": "3"})["ok"] is True
+
+
+def test_rate_limit_zero_turns_it_off(connect, monkeypatch):
+    monkeypatch.setitem(chat.app.config, "RATE_LIMIT_PER_SECOND", 0)
+    ana = connect(auth={"name": "ana"})
+    assert all(ana.emit("event_message", {"text": f"m{n}"})["ok"] for n in range(40))
+    assert count_messages() == 40
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("", "name must not be empty"), (5, "name must be a string"), ("x" * 33, "name is longer than 32")])
+def test_a_bad_handshake_name_is_refused(app, name, reason):
+    test_client = chat.socketio.test_client(app, auth={"name": name})
+    assert not test_client.is_connected()
+    assert chat.connections == {}
+
+
+# --- End to end: a real server, real clients ---------------------------------------------------
+
+def real_client(server, events, name, transport="websocket", **kwargs):
+    client = socketio.Client(reconnection=False)
+    for event in ("new_message", "message_error", "presence"):
+        client.on(event, lambda data, event=event: events.append((name, event, data)))
+    client.connect(server.url, transports=[transport], wait_timeout=WAIT, **kwargs)
+    return client
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+def test_two_real_clients_chat(start_server, async_mode, transport):
+    server = start_server(ASYNC_MODE=async_mode)
+    events = []
+    ana = real_client(server, events, "ana", transport, auth={"name": "ana"})
+    bea = real_client(server, events, "bea", transport, auth={"name": "bea"})
+    try:
+        ack = ana.call("event_message", {"text": "hola"}, timeout=WAIT)
+        assert ack["ok"] is True
+        deadline = time.monotonic() + WAIT
+        while len([e for e in events if e[1] == "new_message"]) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        received = {(who, data["id"]) for who, event, data in events if event == "new_message"}
+        assert received == {("ana", ack["message"]["id"]), ("bea", ack["message"]["id"])}
+        assert requests.get(server.url + "/messages", timeout=WAIT).json() == [ack["message"]]
+    finally:
+        ana.disconnect()
+        bea.disconnect()
+
+
+def test_a_frame_over_the_size_cap_closes_only_that_connection(start_server, async_mode):
+    server = start_server(ASYNC_MODE=async_mode)
+    events = []
+    big = real_client(server, events, "big", auth={"name": "big"})
+    ana = real_client(server, events, "ana", auth={"name": "ana"})
+    try:
+        with pytest.raises(socketio.exceptions.TimeoutError):
+            big.call("event_message", {"text": "x" * (chat.MAX_SOCKET_PACKET + 1)}, timeout=2)
+        deadline = time.monotonic() + WAIT
+        while big.connected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not big.connected  # the server closed it
+        assert ana.call("event_message", {"text": "still serving"}, timeout=WAIT)["ok"] is True
+        assert [m["text"] for m in requests.get(server.url + "/messages", timeout=WAIT).json()] == [
+            "still serving"]
+    finally:
+        big.disconnect()
+        ana.disconnect()
