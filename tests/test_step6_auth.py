@@ -1,0 +1,220 @@
+"""Step 6: optional JWT login. Accounts, tokens, and who may connect when AUTH_REQUIRED is on."""
+import base64
+import json
+from datetime import timedelta
+
+import jwt as pyjwt
+import pytest
+import requests
+import socketio
+from flask_jwt_extended import create_access_token
+
+import app as chat
+from conftest import WAIT
+from test_step4_gateway import count_messages, real_client
+
+
+@pytest.fixture
+def auth_on(monkeypatch):
+    monkeypatch.setitem(chat.app.config, "AUTH_REQUIRED", True)
+
+
+def register_and_login(client, username="ana", password="correct horse"):
+    assert client.post("/auth/register", json={"username": username, "password": password}).status_code == 201
+    response = client.post("/auth/login", json={"username": username, "password": password})
+    assert response.status_code == 200 and response.get_json()["username"] == username
+    return response.get_json()["access_token"]
+
+
+def mint(identity="ana", **kwargs):
+    with chat.app.app_context():
+        return create_access_token(identity=identity, **kwargs)
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def bad_tokens():
+    """Tokens that must all be refused, by name."""
+    good = mint()
+    header, payload, signature = good.split(".")
+    claims = pyjwt.decode(good, options={"verify_signature": False})
+    return {
+        "garbage": "not-a-jwt",
+        "other key": pyjwt.encode(claims, "some-other-key-that-is-32-bytes-long!", algorithm="HS256"),
+        "tampered": f"{header}.{b64({**claims, 'sub': 'admin'})}.{signature}",
+        "alg none": f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}.",
+        "expired": mint(expires_delta=timedelta(seconds=-1)),
+    }
+
+
+# --- Accounts -----------------------------------------------------------------------------------
+
+def test_register_then_login_then_me(client):
+    response = client.post("/auth/register", json={"username": "ana", "password": "correct horse"})
+    assert response.status_code == 201
+    assert response.get_json() == {"id": response.get_json()["id"], "username": "ana"}
+    token = client.post("/auth/login", json={"username": "ana", "password": "correct horse"}).get_json()[
+        "access_token"]
+    me = client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200 and me.get_json()["username"] == "ana"
+
+
+def test_passwords_are_stored_hashed(client):
+    register_and_login(client, "ana", "correct horse")
+    with chat.app.app_context():
+        user = chat.db.session.scalar(chat.db.select(chat.User))
+        assert "correct horse" not in user.password_hash
+        assert user.password_hash.startswith(("scrypt:", "pbkdf2:"))
+
+
+def test_a_taken_username_is_409(client):
+    register_and_login(client)
+    response = client.post("/auth/register", json={"username": "ana", "password": "another one"})
+    assert response.status_code == 409 and response.get_json() == {"error": "username already taken"}
+
+
+@pytest.mark.parametrize("body, error", [
+    ({"username": "ana", "password": "short"}, "password must be 8-128 characters"),
+    ({"username": "ana", "password": "x" * 129}, "password must be 8-128 characters"),
+    ({"username": "ana"}, "password must be 8-128 characters"),
+    ({"username": "", "password": "correct horse"}, "username must be"),
+    ({"username": "a" * 33, "password": "correct horse"}, "username must be"),
+    ({"username": "ana bea", "password": "correct horse"}, "username must be"),
+    ({"username": "<b>ana</b>", "password": "correct horse"}, "username must be"),
+    ({"username": 5, "password": "correct horse"}, "username must be"),
+    (["ana", "correct horse"], "send a JSON object"),
+    ("ana", "send a JSON object"),
+])
+def test_invalid_registrations_are_400(client, body, error):
+    response = client.post("/auth/register", json=body)
+    assert response.status_code == 400 and response.get_json()["error"].startswith(error)
+
+
+def test_a_body_that_is_not_json_is_400(client):
+    response = client.post("/auth/register", data="username=ana", content_type="text/plain")
+    assert response.status_code == 400 and "error" in response.get_json()
+
+
+def test_bad_password_and_unknown_user_get_the_same_401(client):
+    register_and_login(client)
+    wrong = client.post("/auth/login", json={"username": "ana", "password": "wrong password"})
+    unknown = client.post("/auth/login", json={"username": "nobody", "password": "wrong password"})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.get_json() == unknown.get_json() == {"error": "wrong username or password"}
+
+
+def test_registration_works_with_auth_on(client, auth_on):
+    assert register_and_login(client)
+
+
+# --- REST with AUTH_REQUIRED=true --------------------------------------------------------------
+
+def test_history_needs_a_token_when_auth_is_on(client, auth_on):
+    response = client.get("/messages")
+    assert response.status_code == 401 and response.get_json()["error"].startswith("missing token")
+    token = register_and_login(client)
+    assert client.get("/messages", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+@pytest.mark.parametrize("kind", ["garbage", "other key", "tampered", "alg none", "expired"])
+def test_history_refuses_bad_tokens_with_401(client, auth_on, kind):
+    response = client.get("/messages", headers={"Authorization": f"Bearer {bad_tokens()[kind]}"})
+    assert response.status_code == 401
+    expected = "expired token" if kind == "expired" else "invalid token"
+    assert response.get_json()["error"].startswith(expected)
+
+
+def test_me_without_a_token_is_401(client):
+    assert client.get("/auth/me").status_code == 401
+
+
+# --- Socket.IO with AUTH_REQUIRED=true ----------------------------------------------------------
+
+@pytest.mark.parametrize("where", ["auth", "header", "query"])
+def test_the_token_sets_the_author_wherever_it_is_sent(client, connect, auth_on, where):
+    token = register_and_login(client)
+    place = {"auth": {"auth": {"token": token}},
+             "header": {"headers": {"Authorization": f"Bearer {token}"}},
+             "query": {"query_string": f"token={token}"}}[where]
+    ana, other = connect(**place), connect(auth={"token": mint("bea")})
+    assert ana.test_client.is_connected()
+    ack = ana.emit("event_message", {"text": "hola", "author": "somebody else"})
+    assert ack["ok"] is True and ack["message"]["author"] == "ana"
+    assert other.wait_for("new_message")[0]["author"] == "ana"
+    assert other.wait_for("presence")[-1]["users"] == ["ana", "bea"]
+
+
+@pytest.mark.parametrize("kind", ["missing", "garbage", "other key", "tampered", "alg none", "expired"])
+def test_bad_tokens_cannot_connect(app, connect, auth_on, kind):
+    token = None if kind == "missing" else bad_tokens()[kind]
+    refused = chat.socketio.test_client(app, auth={"token": token, "name": "mallory"})
+    assert not refused.is_connected() and chat.connections == {}
+    assert count_messages() == 0
+    assert connect(auth={"token": mint()}).emit("event_message", {"text": "still serving"})["ok"]
+
+
+@pytest.mark.parametrize("token, reason", [
+    (None, "missing token"), ("not-a-jwt", "invalid token"), ("", "missing token")])
+def test_read_token_says_why(app, token, reason):
+    with app.app_context():
+        assert chat.read_token(token)[1].startswith(reason)
+        assert chat.read_token(mint())[0] == "ana"
+        assert chat.read_token(mint(expires_delta=timedelta(seconds=-1)))[1].startswith("expired token")
+
+
+# --- With AUTH_REQUIRED off ---------------------------------------------------------------------
+
+def test_with_auth_off_a_valid_token_still_sets_the_author(connect):
+    ana = connect(auth={"token": mint("ana"), "name": "pretender"})
+    assert ana.emit("event_message", {"text": "hi", "author": "bea"})["message"]["author"] == "ana"
+
+
+def test_with_auth_off_anonymous_clients_chat_and_bad_tokens_are_ignored(connect, client):
+    anonymous = connect(auth={"name": "zoe", "token": "garbage"})
+    assert anonymous.emit("event_message", {"text": "hi"})["message"]["author"] == "zoe"
+    assert client.get("/messages").status_code == 200
+
+
+# --- End to end: a real server with AUTH_REQUIRED=true ------------------------------------------
+
+def refusal(server, **kwargs):
+    """Connect a real client that should be refused; return the connect_error reason."""
+    reasons = []
+    client = socketio.Client(reconnection=False)
+    client.on("connect_error", reasons.append)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        client.connect(server.url, transports=["websocket"], wait_timeout=WAIT, **kwargs)
+    client.disconnect()
+    return reasons[0]["message"]  # what the JS client shows as err.message
+
+
+def test_real_server_with_auth(start_server, async_mode):
+    server = start_server(ASYNC_MODE=async_mode, AUTH_REQUIRED="true")
+    credentials = {"username": "ana", "password": "correct horse"}
+    assert requests.post(server.url + "/auth/register", json=credentials, timeout=WAIT).status_code == 201
+    token = requests.post(server.url + "/auth/login", json=credentials, timeout=WAIT).json()["access_token"]
+    assert requests.get(server.url + "/messages", timeout=WAIT).status_code == 401
+
+    assert refusal(server) == "missing token: log in and connect with auth {token}"
+    for kind, token_ in bad_tokens().items():
+        expected = "expired token" if kind == "expired" else "invalid token"
+        assert refusal(server, auth={"token": token_}).startswith(expected), kind
+
+    events = []
+    clients = [real_client(server, events, "auth", auth={"token": token}),
+               real_client(server, events, "header", headers={"Authorization": f"Bearer {token}"}),
+               socketio.Client(reconnection=False)]
+    clients[2].connect(f"{server.url}?token={token}", transports=["websocket"], wait_timeout=WAIT)
+    try:
+        for client in clients:
+            ack = client.call("event_message", {"text": "hola", "author": "mallory"}, timeout=WAIT)
+            assert ack["ok"] is True and ack["message"]["author"] == "ana"
+        history = requests.get(server.url + "/messages", headers={"Authorization": f"Bearer {token}"},
+                               timeout=WAIT).json()
+        assert [m["author"] for m in history] == ["ana"] * 3
+    finally:
+        for client in clients:
+            client.disconnect()
+    assert token not in server.log() and "correct horse" not in server.log()
