@@ -24,11 +24,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+import click
 from flasgger import Swagger
 from flask import Flask, abort, render_template, request
 from flask_jwt_extended import (JWTManager, create_access_token, decode_token, get_jwt_identity,
                                 verify_jwt_in_request)
-from flask_socketio import ConnectionRefusedError, SocketIO, emit
+from flask_socketio import ConnectionRefusedError, SocketIO, emit, join_room
 from flask_sqlalchemy import SQLAlchemy
 from jwt import ExpiredSignatureError
 from sqlalchemy import event
@@ -57,11 +58,9 @@ def secret_key(name):
 
 
 def cors_origins():
-    """CORS_ORIGINS as Flask-SocketIO wants it: None (same origin only), "*", or a list."""
+    """CORS_ORIGINS as "*" or a list of origins such as ["http://school.example"]."""
     value = os.environ.get("CORS_ORIGINS", "").strip()
-    if value in ("", "*"):
-        return value or None
-    return [origin.strip() for origin in value.split(",") if origin.strip()]
+    return "*" if value == "*" else [origin.strip() for origin in value.split(",") if origin.strip()]
 
 
 app = Flask(__name__)
@@ -81,10 +80,19 @@ app.config.update(
 MAX_AUTHOR_LENGTH = 32
 MAX_SOCKET_PACKET = 64 * 1024  # bytes; a bigger Socket.IO frame closes that connection
 
+
+def origin_allowed(origin, environ):
+    """May a browser page from `origin` use this server? Its own pages always may; other sites
+    only when CORS_ORIGINS lists them. Used for REST requests and Socket.IO handshakes alike."""
+    allowed = app.config["CORS_ORIGINS"]
+    if not origin:
+        return True  # not sent by a browser page (Postman, scripts): CORS does not apply
+    return origin.split("://")[-1] == environ.get("HTTP_HOST") or allowed == "*" or origin in allowed
+
 # --- Step 2: structure: the app's parts, errors and headers -------------------------------------
 db = SQLAlchemy(app)
 jwt = JWTManager(app)
-socketio = SocketIO(app, async_mode=ASYNC_MODE, cors_allowed_origins=app.config["CORS_ORIGINS"],
+socketio = SocketIO(app, async_mode=ASYNC_MODE, cors_allowed_origins=origin_allowed,
                     max_http_buffer_size=MAX_SOCKET_PACKET,
                     message_queue=os.environ.get("MESSAGE_QUEUE"))
 
@@ -98,7 +106,10 @@ def index():
     produces: [text/html]
     responses: {200: {description: An HTML page that chats over Socket.IO}}
     """
-    return render_template("index.html", auth_required=app.config["AUTH_REQUIRED"])
+    page = render_template("index.html", auth_required=app.config["AUTH_REQUIRED"])
+    # Only our own files may run here, so a message that sneaks in HTML can never run a script.
+    return page, {"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                                             "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"}
 
 
 @app.errorhandler(HTTPException)
@@ -114,11 +125,23 @@ def unexpected_error(error):
     return {"error": "internal server error"}, 500
 
 
+@app.before_request
+def refuse_foreign_origins():
+    """A page on another site may not use this API from its visitors' browsers."""
+    origin = request.headers.get("Origin")
+    if not origin_allowed(origin, request.environ):
+        abort(403, f"origin {origin} is not allowed: add it to CORS_ORIGINS")
+
+
 @app.after_request
 def security_headers(response):
     """Headers that stop browsers from guessing content types or leaking our URLs elsewhere."""
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
+    if request.headers.get("Origin") and app.config["CORS_ORIGINS"]:  # tell browsers it is allowed
+        response.headers["Access-Control-Allow-Origin"] = request.headers["Origin"]
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response.headers["Vary"] = "Origin"
     return response
 
 
@@ -191,6 +214,8 @@ class Connection:
 
 connections = {}  # Socket.IO sid -> Connection, for this server process
 presence_pending = False
+# With several processes (MESSAGE_QUEUE), each counts its own clients: this room holds them.
+THIS_PROCESS = f"process-{secrets.token_hex(8)}"
 
 
 @socketio.on("connect")
@@ -206,6 +231,7 @@ def on_connect(auth):
         raise ConnectionRefusedError(str(error))
     connections[request.sid] = Connection(username, name, app.config["RATE_LIMIT_BURST"],
                                           time.monotonic())
+    join_room(THIS_PROCESS)
     log.info("connect %s as %s, %d online", request.sid, username or name, len(connections))
     presence_changed()
 
@@ -235,7 +261,7 @@ def send_presence():
     socketio.sleep(0.2)
     presence_pending = False
     names = {c.username or c.name for c in list(connections.values())} - {None}
-    socketio.emit("presence", {"online": len(connections), "users": sorted(names)})
+    socketio.emit("presence", {"online": len(connections), "users": sorted(names)}, to=THIS_PROCESS)
 
 
 @socketio.on("event_message")
@@ -532,9 +558,32 @@ def read_token(token):
         return None, "invalid token: log in again"
 
 
-# --- Start the server ---------------------------------------------------------------------------
+# --- Start the server, or run a command ---------------------------------------------------------
 with app.app_context():
+    db.create_all()  # creates only the tables that are missing
+
+
+@app.cli.command("init-db")
+def init_db():
+    """Create the tables (`python app.py` does this too): flask --app app init-db"""
     db.create_all()
+    print("tables ready in", db.engine.url.render_as_string(hide_password=True))
+
+
+@app.cli.command("announce")
+@click.argument("text")
+def announce(text):
+    """Save TEXT from "system" and broadcast it: flask --app app announce "TEXT"
+
+    This runs outside the server, so the broadcast reaches clients only through MESSAGE_QUEUE.
+    """
+    try:
+        message = save_message("system", clean_text(text, "text", app.config["MAX_MESSAGE_LENGTH"]))
+    except MessageRefused as error:
+        raise click.ClickException(str(error))
+    socketio.emit("new_message", message)
+    print(f"saved message {message['id']}", "and broadcast it" if os.environ.get("MESSAGE_QUEUE") else
+          "(set MESSAGE_QUEUE to broadcast it to running servers)")
 
 
 def main():

@@ -2,6 +2,7 @@
 import pathlib
 
 import pytest
+import requests
 from sqlalchemy.exc import OperationalError
 
 import app as chat
@@ -59,3 +60,41 @@ def test_security_headers_on_every_response(client, path):
     headers = client.get(path).headers
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "same-origin"
+
+
+def test_the_chat_page_only_runs_our_own_scripts(client):
+    policy = client.get("/").headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "object-src 'none'" in policy
+    assert "unsafe-inline" not in policy and "*" not in policy
+
+
+def test_same_origin_requests_are_served(client):
+    assert client.get("/messages", headers={"Origin": "http://localhost"}).status_code == 200
+    register = client.post("/auth/register", json={"username": "ana", "password": "correct horse"},
+                           headers={"Origin": "http://localhost"})
+    assert register.status_code == 201
+
+
+def test_a_foreign_origin_is_refused_on_rest(client):
+    response = client.post("/auth/register", json={"username": "eve", "password": "correct horse"},
+                           headers={"Origin": "http://evil.example"})
+    assert response.status_code == 403
+    assert response.get_json() == {
+        "error": "origin http://evil.example is not allowed: add it to CORS_ORIGINS"}
+    assert "Access-Control-Allow-Origin" not in response.headers
+    assert client.post("/auth/login", json={"username": "eve", "password": "correct horse"}).status_code == 401
+
+
+def test_cors_origins_lets_a_listed_site_in(client, monkeypatch):
+    monkeypatch.setitem(chat.app.config, "CORS_ORIGINS", ["http://school.example"])
+    response = client.get("/messages", headers={"Origin": "http://school.example"})
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "http://school.example"
+    assert client.get("/messages", headers={"Origin": "http://evil.example"}).status_code == 403
+
+
+def test_a_foreign_origin_cannot_open_a_socket(start_server):
+    server = start_server(CORS_ORIGINS="http://school.example")
+    handshake = server.url + "/socket.io/?EIO=4&transport=polling"
+    for origin, status in [(server.url, 200), ("http://school.example", 200), ("http://evil.example", 400)]:
+        assert requests.get(handshake, headers={"Origin": origin}, timeout=5).status_code == status, origin
