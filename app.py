@@ -16,10 +16,12 @@ if __name__ == "__main__" and ASYNC_MODE == "eventlet":
 
     eventlet.monkey_patch()
 
+import json
 import logging
 import re
 import secrets
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -90,7 +92,8 @@ def origin_allowed(origin, environ):
     return origin.split("://")[-1] == environ.get("HTTP_HOST") or allowed == "*" or origin in allowed
 
 # --- Step 2: structure: the app's parts, errors and headers -------------------------------------
-db = SQLAlchemy(app)
+# Rows stay readable after a commit, so sending a saved message needs no second query.
+db = SQLAlchemy(app, session_options={"expire_on_commit": False})
 jwt = JWTManager(app)
 socketio = SocketIO(app, async_mode=ASYNC_MODE, cors_allowed_origins=origin_allowed,
                     max_http_buffer_size=MAX_SOCKET_PACKET,
@@ -115,7 +118,10 @@ def index():
 @app.errorhandler(HTTPException)
 def http_error(error):
     """Every HTTP error (400, 404, 405, 413, ...) is JSON, never Flask's HTML page."""
-    return {"error": error.description}, error.code
+    response = error.get_response()  # keeps headers such as a 405's "Allow: GET, HEAD"
+    response.set_data(json.dumps({"error": error.description}))
+    response.content_type = "application/json"
+    return response
 
 
 @app.errorhandler(Exception)
@@ -214,6 +220,7 @@ class Connection:
 
 connections = {}  # Socket.IO sid -> Connection, for this server process
 presence_pending = False
+one_message_at_a_time = threading.Lock()
 # With several processes (MESSAGE_QUEUE), each counts its own clients: this room holds them.
 THIS_PROCESS = f"process-{secrets.token_hex(8)}"
 
@@ -271,12 +278,13 @@ def on_event_message(data):
     try:
         spend_rate_token(connection)
         author, text = check_message(data, connection)
-        message = save_message(author, text)  # step 5
+        with one_message_at_a_time:  # so every client gets the ids in increasing order
+            message = save_message(author, text)  # step 5
+            # Saved first, broadcast second: nobody ever sees a message the database does not hold.
+            socketio.emit("new_message", message)
     except MessageRefused as error:
         emit("message_error", {"error": str(error)})  # to the sender alone
         return {"ok": False, "error": str(error)}
-    # Saved first, broadcast second: nobody ever sees a message the database does not hold.
-    socketio.emit("new_message", message)
     return {"ok": True, "message": message}  # the acknowledgement, if the client asked for one
 
 
@@ -315,6 +323,8 @@ def clean_text(value, field, max_length):
     value = value.strip()
     if not value:
         raise MessageRefused(f"{field} must not be empty")
+    if "\x00" in value or re.search("[\ud800-\udfff]", value):  # UTF-8 and PostgreSQL refuse these
+        raise MessageRefused(f"{field} must be valid text")
     if len(value) > max_length:
         raise MessageRefused(f"{field} is longer than {max_length} characters")
     return value
@@ -379,7 +389,7 @@ def get_messages():
     tags: [messages]
     summary: The newest messages, or a page before/after a message id
     description: With `before` it pages back (scroll up); with `after` it catches up after a reconnect.
-    security: [{Bearer: []}]
+    security: [{Bearer: []}, {}]  # {}: no token needed unless AUTH_REQUIRED=true
     parameters:
       - {name: limit, in: query, type: integer, minimum: 1, maximum: 200, default: 50}
       - {name: before, in: query, type: integer, minimum: 0, maximum: 9007199254740992,
@@ -420,15 +430,17 @@ def health():
     summary: Health check for load balancers and teachers
     responses:
       200:
-        description: The database answers
+        description: The database answers and accepts writes
         schema: {type: object, properties: {status: {type: string, example: ok}}}
-      503: {description: The database does not answer, schema: {$ref: "#/definitions/Error"}}
+      503: {description: "The database is down, locked or read-only", schema: {$ref: "#/definitions/Error"}}
     """
     try:
-        db.session.execute(db.text("SELECT 1"))
+        # A write that changes nothing: it fails when the database is down, locked or read-only.
+        db.session.execute(db.text("UPDATE message SET id = id WHERE 1 = 0"))
     except SQLAlchemyError:
-        db.session.rollback()
         return {"error": "database unavailable"}, 503
+    finally:
+        db.session.rollback()
     return {"status": "ok"}
 
 

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import pytest
@@ -96,8 +97,8 @@ def free_port():
 class Server:
     """`python app.py` running in a subprocess on 127.0.0.1."""
 
-    def __init__(self, log_path, env):
-        self.port = free_port()
+    def __init__(self, log_path, env, port=None):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         with open(log_path, "w") as log_file:  # the child keeps its own copy of the file
@@ -128,20 +129,33 @@ class Server:
 
 @pytest.fixture
 def start_server(tmp_path):
-    """start_server(ASYNC_MODE="eventlet", **env) runs a real server; all stop after the test."""
+    """start_server(ASYNC_MODE="eventlet", **env) runs a real server; all stop after the test.
+
+    Every server of a test shares one database: stop one and start another for a restart, with
+    port=old.port to come back where clients will reconnect.
+    """
     servers = []
     database = f"sqlite:///{tmp_path}/chat.db"
 
-    def start(**env):
+    def start(port=None, **env):
         base = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL")}
         base.update(DATABASE_URL=database, PYTHONUNBUFFERED="1", ASYNC_MODE="eventlet")
-        server = Server(tmp_path / f"server{len(servers)}.log", {**base, **env})
+        server = Server(tmp_path / f"server{len(servers)}.log", {**base, **env}, port)
         servers.append(server)
         return server
 
     yield start
     for server in servers:
         server.stop()
+
+
+def disconnect_all(clients):
+    """Disconnect python-socketio clients in parallel (each close can take ~3 s in threading mode)."""
+    closers = [threading.Thread(target=client.disconnect) for client in clients]
+    for closer in closers:
+        closer.start()
+    for closer in closers:
+        closer.join(timeout=WAIT * 2)
 
 
 @pytest.fixture(params=["eventlet", "threading"])

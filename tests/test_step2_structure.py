@@ -28,6 +28,12 @@ def test_http_errors_are_json(client, method, path, status):
     assert isinstance(response.get_json()["error"], str) and response.get_json()["error"]
 
 
+def test_a_wrong_method_says_which_methods_are_allowed(client):
+    response = client.put("/messages")
+    assert response.status_code == 405 and response.is_json
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+
+
 def test_a_body_over_the_cap_is_413_json(client):
     response = client.post("/auth/register", data="x" * (17 * 1024), content_type="application/json")
     assert response.status_code == 413

@@ -1,0 +1,172 @@
+"""Step 5, under stress: an acknowledged message is never lost, never doubled, never reordered."""
+import os
+import signal
+import sqlite3
+import threading
+import time
+
+import pytest
+import requests
+import socketio
+
+from conftest import WAIT, disconnect_all
+
+
+def all_history(server, token=None):
+    """Every stored message, paged forward with `after` (the reconnect catch-up path)."""
+    messages, after = [], 0
+    while page := requests.get(f"{server.url}/messages?limit=200&after={after}", timeout=WAIT).json():
+        messages += page
+        after = page[-1]["id"]
+    return messages
+
+
+def wait_until(condition, timeout=WAIT * 6):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_acknowledged_messages_survive_a_hard_kill(start_server):
+    server = start_server(RATE_LIMIT_PER_SECOND="0")
+    acked = []
+    client = socketio.Client(reconnection=False)
+    client.connect(server.url, transports=["websocket"], auth={"name": "ana"}, wait_timeout=WAIT)
+    # Pipeline messages without waiting, so some are in flight when the process dies.
+    for n in range(3000):
+        client.emit("event_message", {"text": f"m{n}"}, callback=lambda ack: acked.append(ack))
+        if len(acked) >= 100:
+            break
+    wait_until(lambda: len(acked) >= 100)
+    os.kill(server.process.pid, signal.SIGKILL)
+    server.process.wait(timeout=WAIT)
+    client.disconnect()
+    acked_ids = {ack["message"]["id"] for ack in acked}
+
+    again = start_server(RATE_LIMIT_PER_SECOND="0")  # same database file
+    history = all_history(again)
+    ids = [m["id"] for m in history]
+    assert len(ids) == len(set(ids))  # none twice
+    assert len({m["text"] for m in history}) == len(history)
+    assert acked_ids <= set(ids)  # every acknowledged message is there
+    stored = {m["id"]: m for m in history}
+    assert all(stored[ack["message"]["id"]] == ack["message"] for ack in acked)
+
+
+def test_twenty_clients_sending_at_once(start_server, async_mode):
+    """20 clients x 25 messages at once: all saved once, all delivered once, in id order."""
+    server = start_server(ASYNC_MODE=async_mode, RATE_LIMIT_PER_SECOND="0")
+    clients, received, acks = [], {}, []
+    for n in range(20):
+        client = socketio.Client(reconnection=False)
+        received[n] = []
+        client.on("new_message", lambda message, n=n: received[n].append(message["id"]))
+        client.connect(server.url, transports=["websocket"], auth={"name": f"user{n}"}, wait_timeout=WAIT)
+        clients.append(client)
+    try:
+        def send_all(n):
+            for k in range(25):
+                clients[n].emit("event_message", {"text": f"{n}-{k}"}, callback=acks.append)
+
+        senders = [threading.Thread(target=send_all, args=(n,)) for n in range(20)]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join(timeout=WAIT * 6)
+        wait_until(lambda: len(acks) == 500 and all(len(ids) >= 500 for ids in received.values()))
+    finally:
+        disconnect_all(clients)
+    assert all(ack["ok"] for ack in acks)
+    acked_ids = sorted(ack["message"]["id"] for ack in acks)
+    assert len(set(acked_ids)) == 500
+    for ids in received.values():
+        assert ids == acked_ids  # exactly once each, in increasing id order
+
+    history = all_history(server)
+    assert [m["id"] for m in history] == acked_ids
+    assert sorted(m["text"] for m in history) == sorted(f"{n}-{k}" for n in range(20) for k in range(25))
+    backwards, before = [], ""
+    while page := requests.get(f"{server.url}/messages?limit=37{before}", timeout=WAIT).json():
+        backwards = page + backwards
+        before = f"&before={page[0]['id']}"
+    assert backwards == history
+
+
+def test_a_locked_database_refuses_messages_then_chat_resumes(start_server, tmp_path):
+    server = start_server()
+    events = []
+    ana = socketio.Client(reconnection=False)
+    bea = socketio.Client(reconnection=False)
+    bea.on("new_message", events.append)
+    ana.on("message_error", events.append)
+    for client, name in ((ana, "ana"), (bea, "bea")):
+        client.connect(server.url, transports=["websocket"], auth={"name": name}, wait_timeout=WAIT)
+    # Like a teacher who opened chat.db in a database browser and left a write pending.
+    locker = sqlite3.connect(tmp_path / "chat.db", isolation_level=None)
+    try:
+        locker.execute("BEGIN IMMEDIATE")
+        ack = ana.call("event_message", {"text": "while locked"}, timeout=WAIT * 3)
+        assert ack == {"ok": False, "error": "database unavailable: message not saved, try again"}
+        assert requests.get(server.url + "/health", timeout=WAIT * 3).status_code == 503
+        wait_until(lambda: {"error": ack["error"]} in events)
+        locker.execute("ROLLBACK")
+        assert requests.get(server.url + "/health", timeout=WAIT).json() == {"status": "ok"}
+        ack = ana.call("event_message", {"text": "back"}, timeout=WAIT)
+        assert ack["ok"] is True
+        wait_until(lambda: ack["message"] in events)
+        assert [m["text"] for m in all_history(server)] == ["back"]
+        assert [e for e in events if e.get("text") == "while locked"] == []
+    finally:
+        locker.close()
+        ana.disconnect()
+        bea.disconnect()
+
+
+def test_sql_injection_strings_are_just_text(start_server):
+    server = start_server()
+    evil = "'); DROP TABLE message; --"
+    client = socketio.Client(reconnection=False)
+    client.connect(server.url, transports=["websocket"], wait_timeout=WAIT)
+    try:
+        ack = client.call("event_message", {"text": evil, "author": "x' OR '1'='1"}, timeout=WAIT)
+    finally:
+        client.disconnect()
+    assert ack["ok"] and ack["message"]["text"] == evil
+    assert requests.get(server.url + "/messages?before=1%20OR%201=1", timeout=WAIT).status_code == 400
+    assert [(m["author"], m["text"]) for m in all_history(server)] == [("x' OR '1'='1", evil)]
+    login = requests.post(server.url + "/auth/login", json={"username": "a' OR 1=1 --", "password": "x" * 8},
+                          timeout=WAIT)
+    assert login.status_code == 400
+
+
+def test_secrets_never_reach_the_log(start_server):
+    server = start_server(AUTH_REQUIRED="true")
+    password = "Sup3r-secret-pass"
+    credentials = {"username": "ana", "password": password}
+    requests.post(server.url + "/auth/register", json=credentials, timeout=WAIT)
+    token = requests.post(server.url + "/auth/login", json=credentials, timeout=WAIT).json()["access_token"]
+    requests.post(server.url + "/auth/login", json={"username": "ana", "password": "wrong-password"}, timeout=WAIT)
+    client = socketio.Client(reconnection=False)
+    client.connect(f"{server.url}?token={token}", transports=["polling"], wait_timeout=WAIT)
+    client.call("event_message", {"text": "hi"}, timeout=WAIT)
+    client.disconnect()
+    requests.get(f"{server.url}/messages?token={token}", headers={"Authorization": f"Bearer {token}"},
+                 timeout=WAIT)
+    server.stop()
+    log = server.log()
+    assert "connect" in log and "as ana" in log
+    for secret in (password, "wrong-password", token, token.split(".")[2]):
+        assert secret not in log
+
+
+@pytest.mark.parametrize("minutes", ["1", "0.05"])
+def test_the_token_lifetime_is_configurable(start_server, minutes):
+    import jwt as pyjwt
+
+    server = start_server(JWT_EXPIRES_MINUTES=minutes)
+    credentials = {"username": "ana", "password": "correct horse"}
+    requests.post(server.url + "/auth/register", json=credentials, timeout=WAIT)
+    token = requests.post(server.url + "/auth/login", json=credentials, timeout=WAIT).json()["access_token"]
+    claims = pyjwt.decode(token, options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == int(float(minutes) * 60)
