@@ -1,0 +1,237 @@
+"""Beyond one process: Redis message queue, PostgreSQL, several processes behind nginx.
+
+Needs redis-server, PostgreSQL 15+ and nginx (Debian: apt-get install -y redis-server postgresql nginx)
+and `pip install -r requirements-production.txt`. Without them these tests skip, except in CI.
+"""
+import glob
+import os
+import pathlib
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+import requests
+import socketio
+
+from conftest import ROOT, WAIT, disconnect_all, free_port
+
+
+def needs(found, what):
+    """Skip with how to install `what` when it is missing; in CI (CI=1) fail instead."""
+    if not found:
+        message = f"{what} is not installed: apt-get install -y redis-server postgresql nginx && " \
+                  "pip install -r requirements-production.txt"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+
+
+def wait_until(condition, timeout=WAIT * 3, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    needs(shutil.which("redis-server"), "redis-server")
+    needs(importlib_has("redis"), "the redis package")
+    port = free_port()
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    import redis
+
+    client = redis.Redis(port=port)
+    wait_until(lambda: ping(client), what="redis")
+    yield f"redis://127.0.0.1:{port}/0"
+    server.terminate()
+    server.wait(timeout=WAIT)
+
+
+def ping(client):
+    try:
+        return client.ping()
+    except Exception:
+        return False
+
+
+def importlib_has(module):
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A throwaway PostgreSQL server on a free port; yields its URL and how to control it."""
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    needs(bins, "PostgreSQL")
+    needs(importlib_has("psycopg"), "the psycopg package")
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="chat-live-pg-"))  # pytest's tmp is root-only
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # it refuses root
+    if as_postgres:
+        shutil.chown(folder, "postgres")
+    port, data = free_port(), folder / "data"
+    subprocess.run(as_postgres + [f"{bins[-1]}/initdb", "-D", str(data), "-A", "trust", "-U", "chat"],
+                   check=True, stdout=subprocess.DEVNULL)
+    pg_ctl = as_postgres + [f"{bins[-1]}/pg_ctl", "-D", str(data), "-w", "-t", "30"]
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(pg_ctl + ["-o", options, "-l", str(folder / "log"), "start"], check=True,
+                   stdout=subprocess.DEVNULL)
+    yield {"url": f"postgresql+psycopg://chat@127.0.0.1:{port}/postgres", "pg_ctl": pg_ctl,
+           "options": options, "log": folder / "log"}
+    subprocess.run(pg_ctl + ["-m", "immediate", "stop"], stdout=subprocess.DEVNULL)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def fresh_postgres(postgres):
+    """The PostgreSQL server with empty tables, created once like `flask --app app init-db` does."""
+    flask(postgres["url"], None, "init-db")
+    import psycopg
+
+    with psycopg.connect(postgres["url"].replace("+psycopg", "")) as connection:
+        connection.execute("TRUNCATE message, \"user\" RESTART IDENTITY")
+    return postgres
+
+
+def flask(database_url, message_queue, *args):
+    env = {**os.environ, "DATABASE_URL": database_url, "ASYNC_MODE": "threading"}
+    if message_queue:
+        env["MESSAGE_QUEUE"] = message_queue
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.fixture
+def two_processes(start_server, redis_url, fresh_postgres, async_mode):
+    env = {"DATABASE_URL": fresh_postgres["url"], "MESSAGE_QUEUE": redis_url, "ASYNC_MODE": async_mode,
+           "RATE_LIMIT_PER_SECOND": "0"}
+    return start_server(**env), start_server(**env)
+
+
+class Listener:
+    """A python-socketio client that records what it receives."""
+
+    def __init__(self, url, name, transports=("websocket",), **kwargs):
+        self.messages, self.presence = [], []
+        self.client = socketio.Client(**kwargs)
+        self.client.on("new_message", self.messages.append)
+        self.client.on("presence", self.presence.append)
+        self.client.connect(url, transports=list(transports), auth={"name": name}, wait_timeout=WAIT)
+
+    def ids(self):
+        return [m["id"] for m in self.messages]
+
+
+def test_a_message_sent_to_one_process_reaches_clients_of_the_other(two_processes):
+    a, b = two_processes
+    ana, bea = Listener(a.url, "ana"), Listener(b.url, "bea")
+    try:
+        ack = ana.client.call("event_message", {"text": "hola"}, timeout=WAIT)
+        assert ack["ok"] is True
+        wait_until(lambda: bea.messages and ana.messages, what="new_message on both processes")
+        assert ana.messages == bea.messages == [ack["message"]]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", ack["message"]["created_at"])
+        second = bea.client.call("event_message", {"text": "adios"}, timeout=WAIT)["message"]
+        assert second["id"] > ack["message"]["id"]
+        wait_until(lambda: len(ana.messages) == 2, what="the second message")
+        history_a = requests.get(a.url + "/messages", timeout=WAIT).json()
+        history_b = requests.get(b.url + "/messages", timeout=WAIT).json()
+        assert history_a == history_b == [ack["message"], second]
+        # presence counts the connections of the process a client is connected to
+        wait_until(lambda: ana.presence and bea.presence, what="presence")
+        assert ana.presence[-1] == {"online": 1, "users": ["ana"]}
+        assert bea.presence[-1] == {"online": 1, "users": ["bea"]}
+    finally:
+        disconnect_all([ana.client, bea.client])
+
+
+def test_flask_announce_reaches_every_process_and_the_history(two_processes, redis_url, fresh_postgres):
+    a, b = two_processes
+    ana, bea = Listener(a.url, "ana"), Listener(b.url, "bea")
+    try:
+        output = flask(fresh_postgres["url"], redis_url, "announce", "class starts in 5 minutes")
+        assert "saved message 1 and broadcast it" in output
+        wait_until(lambda: ana.messages and bea.messages, what="the announcement")
+        assert ana.messages == bea.messages
+        assert (ana.messages[0]["author"], ana.messages[0]["text"]) == ("system", "class starts in 5 minutes")
+        assert requests.get(b.url + "/messages", timeout=WAIT).json() == ana.messages
+    finally:
+        disconnect_all([ana.client, bea.client])
+
+
+@pytest.fixture
+def nginx(two_processes, tmp_path):
+    """nginx with the repository's nginx.conf, its ports swapped for the test servers' ports."""
+    needs(shutil.which("nginx"), "nginx")
+    a, b = two_processes
+    port = free_port()
+    config = (ROOT / "nginx.conf").read_text()
+    config = config.replace("127.0.0.1:5001", f"127.0.0.1:{a.port}").replace(
+        "127.0.0.1:5002", f"127.0.0.1:{b.port}").replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+    config = config.replace("/tmp/chat-live-nginx", str(tmp_path / "nginx"))
+    (tmp_path / "nginx.conf").write_text(config)
+    proxy = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", "nginx.conf", "-g", "daemon off;"],
+                             stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: healthy(url), what="nginx")
+    yield url
+    proxy.terminate()
+    proxy.wait(timeout=WAIT)
+
+
+def healthy(url):
+    try:
+        return requests.get(url + "/health", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def test_chat_through_nginx_starts_polling_then_upgrades(two_processes, nginx):
+    a, b = two_processes
+    direct_a, direct_b = Listener(a.url, "on-a"), Listener(b.url, "on-b")
+    proxied = Listener(nginx, "via-nginx", transports=("polling", "websocket"))  # like a browser
+    try:
+        wait_until(lambda: proxied.client.transport() == "websocket", what="the websocket upgrade")
+        ack = proxied.client.call("event_message", {"text": "through the proxy"}, timeout=WAIT)
+        assert ack["ok"] is True
+        wait_until(lambda: direct_a.messages and direct_b.messages and proxied.messages, what="delivery")
+        assert direct_a.messages == direct_b.messages == proxied.messages == [ack["message"]]
+        assert requests.get(nginx + "/messages", timeout=WAIT).json() == [ack["message"]]
+    finally:
+        disconnect_all([direct_a.client, direct_b.client, proxied.client])
+
+
+def test_when_a_process_dies_its_clients_move_to_the_other_and_catch_up(two_processes, nginx):
+    a, b = two_processes
+    proxied = Listener(nginx, "via-nginx", transports=("websocket",), reconnection_delay=0.1,
+                       reconnection_delay_max=0.5)
+    try:
+        first = proxied.client.call("event_message", {"text": "before"}, timeout=WAIT)["message"]
+        # ip_hash picked one process for us; find it by its log, then kill it hard.
+        wait_until(lambda: "as via-nginx" in a.log() + b.log(), what="the connect log line")
+        victim, survivor = (a, b) if "as via-nginx" in a.log() else (b, a)
+        victim.process.send_signal(signal.SIGKILL)
+        victim.process.wait(timeout=WAIT)
+        wait_until(lambda: not proxied.client.connected, what="the client to notice")
+        missed = Listener(survivor.url, "other").client
+        sent_meanwhile = missed.call("event_message", {"text": "while you were away"}, timeout=WAIT)["message"]
+        wait_until(lambda: proxied.client.connected, timeout=WAIT * 4, what="the reconnect via nginx")
+        assert "as via-nginx" in survivor.log()
+        # The catch-up the page does after a reconnect: everything after the last id seen.
+        last_seen = max(proxied.ids())
+        caught_up = requests.get(f"{nginx}/messages?after={last_seen}", timeout=WAIT).json()
+        assert caught_up == [sent_meanwhile]
+        assert first["id"] < sent_meanwhile["id"]
+        after = proxied.client.call("event_message", {"text": "back"}, timeout=WAIT)
+        assert after["ok"] is True
+        missed.disconnect()
+    finally:
+        proxied.client.disconnect()
