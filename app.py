@@ -608,6 +608,7 @@ def main():
         # Send small packets at once: without TCP_NODELAY each ack waits ~40 ms for the
         # client's delayed ACK. Linux copies this option to every accepted connection.
         listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # max_size: each open websocket holds one of eventlet's "requests" (1,024 by default).
         eventlet.wsgi.server(listener, app, log_output=False, max_size=10_000)
     else:
         # Werkzeug's development server is fine for a classroom. Its request log is silenced
