@@ -460,6 +460,9 @@ def test_the_readme_links_to_the_tutorial_the_docs_and_the_postman_guide():
                  "(static/chat-live.postman_collection.json)"):
         assert link in README, link
     assert "\n## Postman\n" in TEXT  # where tutorial.md#postman lands
+    for page in (README, TEXT):
+        for path in re.findall(r"\]\((static/[^)#]+)\)", page):
+            assert (ROOT / path).exists(), path
 
 
 def test_the_readme_config_table_names_every_variable_app_py_reads():
