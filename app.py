@@ -561,7 +561,7 @@ def find_token(auth):
 def read_token(token):
     """Return (username, None) for a valid token, else (None, why it was refused)."""
     if not token:
-        return None, "missing token: log in and connect with auth {token}"
+        return None, "missing token: log in, then send it in auth {token}, a Bearer header or ?token="
     try:
         return decode_token(token)["sub"], None
     except ExpiredSignatureError:

@@ -197,7 +197,7 @@ def test_real_server_with_auth(start_server, async_mode):
     token = requests.post(server.url + "/auth/login", json=credentials, timeout=WAIT).json()["access_token"]
     assert requests.get(server.url + "/messages", timeout=WAIT).status_code == 401
 
-    assert refusal(server) == "missing token: log in and connect with auth {token}"
+    assert refusal(server) == "missing token: log in, then send it in auth {token}, a Bearer header or ?token="
     for kind, token_ in bad_tokens().items():
         expected = "expired token" if kind == "expired" else "invalid token"
         assert refusal(server, auth={"token": token_}).startswith(expected), kind

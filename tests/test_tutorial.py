@@ -364,7 +364,7 @@ def test_the_postman_socketio_steps_work(start_server, how):
     refused.on("connect_error", reasons.append)
     with pytest.raises(socketio.exceptions.ConnectionError):
         refused.connect(server.url, transports=["websocket"], wait_timeout=WAIT)
-    assert reasons == [{"message": "missing token: log in and connect with auth {token}"}]
+    assert reasons == [{"message": "missing token: log in, then send it in auth {token}, a Bearer header or ?token="}]
 
     client = socketio.Client()
     if how == "header":
