@@ -106,15 +106,16 @@ class Server:
                 [sys.executable, "app.py"], cwd=ROOT, env={**env, "PORT": str(self.port)},
                 stdout=log_file, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
-        while not self.healthy():
+        while not self.answers():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"server did not start:\n{self.log()}")
             time.sleep(0.05)
 
-    def healthy(self):
+    def answers(self):
+        """Is it serving HTTP? (/health is 200, or 503 when its database is in trouble.)"""
         try:
-            return requests.get(self.url + "/health", timeout=1).status_code == 200
+            return requests.get(self.url + "/health", timeout=1).status_code in (200, 503)
         except requests.RequestException:
             return False
 

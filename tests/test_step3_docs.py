@@ -104,3 +104,11 @@ def test_schemathesis_finds_no_5xx_and_no_response_outside_the_spec(start_server
         capture_output=True, text=True, timeout=300, cwd=tmp_path)  # it writes a cache folder
     assert result.returncode == 0, result.stdout[-4000:]
     assert "passed" in result.stdout
+
+
+def test_the_authorize_button_and_the_locks(spec):
+    assert spec["securityDefinitions"]["Bearer"] == {"type": "apiKey", "name": "Authorization", "in": "header"}
+    assert {"Bearer": []} in spec["paths"]["/auth/me"]["get"]["security"]
+    assert {"Bearer": []} in spec["paths"]["/messages"]["get"]["security"]
+    login = spec["paths"]["/auth/login"]["post"]
+    assert login["parameters"][0]["schema"] == {"$ref": "#/definitions/Credentials"}

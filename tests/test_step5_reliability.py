@@ -170,3 +170,30 @@ def test_the_token_lifetime_is_configurable(start_server, minutes):
     token = requests.post(server.url + "/auth/login", json=credentials, timeout=WAIT).json()["access_token"]
     claims = pyjwt.decode(token, options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == int(float(minutes) * 60)
+
+
+def test_a_read_only_database_refuses_messages_then_chat_resumes(start_server, tmp_path):
+    first = start_server()
+    assert requests.get(first.url + "/health", timeout=WAIT).status_code == 200
+    first.stop()
+    # The same file, opened read-only (as root, file permissions cannot make it read-only).
+    read_only = start_server(DATABASE_URL=f"sqlite:///file:{tmp_path}/chat.db?mode=ro&uri=true")
+    health = requests.get(read_only.url + "/health", timeout=WAIT)
+    assert health.status_code == 503 and health.json() == {"error": "database unavailable"}
+    client = socketio.Client(reconnection=False)
+    errors = []
+    client.on("message_error", errors.append)
+    client.connect(read_only.url, transports=["websocket"], auth={"name": "ana"}, wait_timeout=WAIT)
+    ack = client.call("event_message", {"text": "not saved"}, timeout=WAIT)
+    assert ack == {"ok": False, "error": "database unavailable: message not saved, try again"}
+    wait_until(lambda: errors == [{"error": ack["error"]}])
+    assert requests.get(read_only.url + "/messages", timeout=WAIT).json() == []  # reading still works
+    client.disconnect()
+    read_only.stop()
+    writable = start_server()
+    assert requests.get(writable.url + "/health", timeout=WAIT).status_code == 200
+    client = socketio.Client(reconnection=False)
+    client.connect(writable.url, transports=["websocket"], auth={"name": "ana"}, wait_timeout=WAIT)
+    assert client.call("event_message", {"text": "saved"}, timeout=WAIT)["ok"] is True
+    client.disconnect()
+    assert [m["text"] for m in all_history(writable)] == ["saved"]
