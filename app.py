@@ -21,6 +21,7 @@ import logging
 import re
 import secrets
 import socket
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -62,7 +63,8 @@ def secret_key(name):
 def cors_origins():
     """CORS_ORIGINS as "*" or a list of origins such as ["http://school.example"]."""
     value = os.environ.get("CORS_ORIGINS", "").strip()
-    return "*" if value == "*" else [origin.strip() for origin in value.split(",") if origin.strip()]
+    origins = [origin.strip().rstrip("/") for origin in value.split(",")]
+    return "*" if value == "*" else [origin for origin in origins if origin]
 
 
 app = Flask(__name__)
@@ -144,10 +146,12 @@ def security_headers(response):
     """Headers that stop browsers from guessing content types or leaking our URLs elsewhere."""
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
-    if request.headers.get("Origin") and app.config["CORS_ORIGINS"]:  # tell browsers it is allowed
-        response.headers["Access-Control-Allow-Origin"] = request.headers["Origin"]
+    origin = request.headers.get("Origin")
+    if origin:
+        response.headers["Vary"] = "Origin"  # the answer depends on who asks
+    if origin and app.config["CORS_ORIGINS"] and origin_allowed(origin, request.environ):
+        response.headers["Access-Control-Allow-Origin"] = origin  # lets that site's page read it
         response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
-        response.headers["Vary"] = "Origin"
     return response
 
 
@@ -161,7 +165,7 @@ describe events, so here they are:
 | client → server | `event_message` | `{"text": "hola", "author": "ana"}` | ack `{"ok": true, "message": Message}` or `{"ok": false, "error": "..."}` |
 | server → everyone | `new_message` | `Message` | sent only after the message is saved |
 | server → sender | `message_error` | `{"error": "..."}` | invalid payload, too long, rate limited, database down |
-| server → everyone | `presence` | `{"online": 2, "users": ["ana", "bea"]}` | after connects and disconnects (at most 5 a second) |
+| server → everyone | `presence` | `{"online": 2, "users": ["ana", "bea"]}` | after connects and disconnects (at most 5 a second; with MESSAGE_QUEUE, per server process) |
 
 Connect with an optional handshake `auth` object `{"name": "ana", "token": "<JWT>"}`. When the server
 requires login (`AUTH_REQUIRED=true`) the token is required, in `auth`, an `Authorization: Bearer` header
@@ -205,8 +209,8 @@ swagger = Swagger(app, config={
 
 
 # --- Step 4: the Socket.IO gateway --------------------------------------------------------------
-class MessageRefused(Exception):
-    """A message the server will not save; the text is the reason the sender sees."""
+class Refused(Exception):
+    """Input the server will not take (a message, a handshake name); the text says why."""
 
 
 @dataclass
@@ -214,8 +218,8 @@ class Connection:
     """What the server remembers about one open Socket.IO connection."""
     username: str | None  # from a valid JWT (step 6)
     name: str | None      # the self-chosen handshake name of an anonymous client
-    tokens: float         # the rate limit's bucket, refilled over time
-    refilled_at: float
+    allowance: float      # messages it may send right now: the rate limit's bucket
+    allowance_at: float   # when the allowance was last topped up
 
 
 connections = {}  # Socket.IO sid -> Connection, for this server process
@@ -233,8 +237,8 @@ def on_connect(auth):
     if app.config["AUTH_REQUIRED"] and not username:
         raise ConnectionRefusedError(problem)
     try:
-        name = None if auth.get("name") is None else clean_text(auth["name"], "name", MAX_AUTHOR_LENGTH)
-    except MessageRefused as error:
+        name = None if auth.get("name") is None else clean_name(auth["name"], "name")
+    except Refused as error:
         raise ConnectionRefusedError(str(error))
     connections[request.sid] = Connection(username, name, app.config["RATE_LIMIT_BURST"],
                                           time.monotonic())
@@ -263,7 +267,7 @@ def presence_changed():
 
 
 def send_presence():
-    """Broadcast how many connections are open and who is behind them."""
+    """Wait 0.2 s, then broadcast how many connections are open and who is behind them."""
     global presence_pending
     socketio.sleep(0.2)
     presence_pending = False
@@ -272,61 +276,69 @@ def send_presence():
 
 
 @socketio.on("event_message")
-def on_event_message(data):
+def on_event_message(data=None, *_extra):  # a client may send no payload, or several
     """A client sent `event_message`: check it, save it, then broadcast `new_message`."""
-    connection = connections[request.sid]
     try:
-        spend_rate_token(connection)
-        author, text = check_message(data, connection)
         with one_message_at_a_time:  # so every client gets the ids in increasing order
+            connection = connections[request.sid]
+            spend_allowance(connection)
+            author, text = check_message(data, connection)
             message = save_message(author, text)  # step 5
             # Saved first, broadcast second: nobody ever sees a message the database does not hold.
             socketio.emit("new_message", message)
-    except MessageRefused as error:
+    except Refused as error:
         emit("message_error", {"error": str(error)})  # to the sender alone
         return {"ok": False, "error": str(error)}
     return {"ok": True, "message": message}  # the acknowledgement, if the client asked for one
 
 
-def spend_rate_token(connection):
-    """Token bucket: RATE_LIMIT_BURST messages at once, then RATE_LIMIT_PER_SECOND a second."""
+def spend_allowance(connection):
+    """The rate limit: RATE_LIMIT_BURST messages at once, then RATE_LIMIT_PER_SECOND a second."""
     burst, per_second = app.config["RATE_LIMIT_BURST"], app.config["RATE_LIMIT_PER_SECOND"]
     if not burst or not per_second:
         return  # 0 turns the limit off (benchmarks)
     now = time.monotonic()
-    connection.tokens = min(burst, connection.tokens + (now - connection.refilled_at) * per_second)
-    connection.refilled_at = now
-    if connection.tokens < 1:
-        raise MessageRefused("rate limit exceeded")
-    connection.tokens -= 1
+    topped_up = connection.allowance + (now - connection.allowance_at) * per_second
+    connection.allowance, connection.allowance_at = min(burst, topped_up), now
+    if connection.allowance < 1:
+        raise Refused("rate limit exceeded")
+    connection.allowance -= 1
 
 
 def check_message(data, connection):
-    """Return the (author, text) of a valid payload, or raise MessageRefused with the reason."""
+    """Return the (author, text) of a valid payload, or raise Refused with the reason."""
     if not isinstance(data, dict):
-        raise MessageRefused('payload must be a JSON object like {"text": "hola", "author": "ana"}')
+        raise Refused('payload must be a JSON object like {"text": "hola", "author": "ana"}')
     text = clean_text(data.get("text"), "text", app.config["MAX_MESSAGE_LENGTH"])
     if connection.username:
         return connection.username, text  # a logged-in user cannot speak for someone else
     author = data.get("author")
     if author is None:
         author = connection.name
-    return clean_text(author, "author", MAX_AUTHOR_LENGTH), text
+    return clean_name(author, "author"), text
 
 
 def clean_text(value, field, max_length):
     """Trim a string field and check it is 1..max_length characters long."""
     if value is None:
-        raise MessageRefused(f"{field} is required")
+        raise Refused(f"{field} is required")
     if not isinstance(value, str):
-        raise MessageRefused(f"{field} must be a string")
+        raise Refused(f"{field} must be a string")
     value = value.strip()
     if not value:
-        raise MessageRefused(f"{field} must not be empty")
+        raise Refused(f"{field} must not be empty")
     if "\x00" in value or re.search("[\ud800-\udfff]", value):  # UTF-8 and PostgreSQL refuse these
-        raise MessageRefused(f"{field} must be valid text")
+        raise Refused(f"{field} must be valid text")
     if len(value) > max_length:
-        raise MessageRefused(f"{field} is longer than {max_length} characters")
+        raise Refused(f"{field} is longer than {max_length} characters")
+    return value
+
+
+def clean_name(value, field):
+    """An author or handshake name: clean text on one line, as it appears in presence and logs."""
+    value = clean_text(value, field, MAX_AUTHOR_LENGTH)
+    if not value.isprintable():  # no line breaks, tabs or invisible direction marks
+        raise Refused(f"{field} must be printable characters on one line")
     return value
 
 
@@ -350,10 +362,10 @@ class Message(db.Model):
 @event.listens_for(Engine, "connect")
 def tune_sqlite(connection, _record):
     """WAL lets readers run beside the writer and makes each commit cheap; wait, don't fail, on a lock."""
-    if type(connection).__module__ == "sqlite3":
+    if isinstance(connection, sqlite3.Connection):
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
-        connection.execute("PRAGMA busy_timeout=5000")
+        connection.execute("PRAGMA busy_timeout=500")  # short: under eventlet a wait pauses everyone
 
 
 def save_message(author, text):
@@ -365,7 +377,7 @@ def save_message(author, text):
     except SQLAlchemyError:
         db.session.rollback()
         log.exception("could not save a message")
-        raise MessageRefused("database unavailable: message not saved, try again")
+        raise Refused("database unavailable: message not saved, try again")
     return message.to_dict()
 
 
@@ -563,11 +575,14 @@ def read_token(token):
     if not token:
         return None, "missing token: log in, then send it in auth {token}, a Bearer header or ?token="
     try:
-        return decode_token(token)["sub"], None
+        username = decode_token(token)["sub"]
     except ExpiredSignatureError:
         return None, "expired token: log in again"
     except Exception:  # bad signature, tampered, alg "none", not a JWT at all...
         return None, "invalid token: log in again"
+    if not USERNAME.fullmatch(username):  # signed by us, yet not one of our usernames
+        return None, "invalid token: log in again"
+    return username, None
 
 
 # --- Start the server, or run a command ---------------------------------------------------------
@@ -591,7 +606,7 @@ def announce(text):
     """
     try:
         message = save_message("system", clean_text(text, "text", app.config["MAX_MESSAGE_LENGTH"]))
-    except MessageRefused as error:
+    except Refused as error:
         raise click.ClickException(str(error))
     socketio.emit("new_message", message)
     print(f"saved message {message['id']}", "and broadcast it" if os.environ.get("MESSAGE_QUEUE") else

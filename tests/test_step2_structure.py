@@ -96,7 +96,11 @@ def test_cors_origins_lets_a_listed_site_in(client, monkeypatch):
     response = client.get("/messages", headers={"Origin": "http://school.example"})
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == "http://school.example"
-    assert client.get("/messages", headers={"Origin": "http://evil.example"}).status_code == 403
+    refused = client.get("/messages", headers={"Origin": "http://evil.example"})
+    assert refused.status_code == 403 and "Access-Control-Allow-Origin" not in refused.headers
+    assert refused.headers["Vary"] == "Origin"
+    monkeypatch.setenv("CORS_ORIGINS", "http://a.example/, http://b.example")  # a trailing / is fine
+    assert chat.cors_origins() == ["http://a.example", "http://b.example"]
 
 
 def test_a_foreign_origin_cannot_open_a_socket(start_server):

@@ -15,7 +15,8 @@ from test_step4_gateway import count_messages
 DOCUMENTED_ERRORS = ("payload must be a JSON object", "text is required", "text must be a string",
                      "text must not be empty", "text is longer than", "author is required",
                      "author must be a string", "author must not be empty", "author is longer than",
-                     "text must be valid text", "author must be valid text")
+                     "text must be valid text", "author must be valid text",
+                     "author must be printable characters on one line")
 
 any_text = st.text(st.characters(exclude_categories=()))  # lone surrogates and NUL included
 json_values = st.recursive(

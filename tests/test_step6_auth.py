@@ -46,6 +46,7 @@ def bad_tokens():
         "tampered": f"{header}.{b64({**claims, 'sub': 'admin'})}.{signature}",
         "alg none": f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}.",
         "expired": mint(expires_delta=timedelta(seconds=-1)),
+        "not a username": mint("ana\nadmin"),  # signed with our key, yet no valid username
     }
 
 
@@ -146,7 +147,8 @@ def test_the_token_sets_the_author_wherever_it_is_sent(client, connect, auth_on,
     assert other.wait_for("presence")[-1]["users"] == ["ana", "bea"]
 
 
-@pytest.mark.parametrize("kind", ["missing", "garbage", "other key", "tampered", "alg none", "expired"])
+@pytest.mark.parametrize("kind", ["missing", "garbage", "other key", "tampered", "alg none", "expired",
+                                  "not a username"])
 def test_bad_tokens_cannot_connect(app, connect, auth_on, kind):
     token = None if kind == "missing" else bad_tokens()[kind]
     refused = chat.socketio.test_client(app, auth={"token": token, "name": "mallory"})
