@@ -3,8 +3,10 @@
 Unit tests import app.py once, in threading mode, on a throwaway SQLite file. End-to-end tests start
 `python app.py` for real on 127.0.0.1 with a free port and their own database.
 """
+import atexit
 import os
 import pathlib
+import shutil
 import socket
 import subprocess
 import sys
@@ -23,6 +25,7 @@ for name in ("AUTH_REQUIRED", "CORS_ORIGINS", "MAX_MESSAGE_LENGTH", "RATE_LIMIT_
              "RATE_LIMIT_PER_SECOND", "MESSAGE_QUEUE", "JWT_EXPIRES_MINUTES"):
     os.environ.pop(name, None)
 UNIT_DB_DIR = tempfile.mkdtemp(prefix="chat-live-unit-")
+atexit.register(shutil.rmtree, UNIT_DB_DIR, ignore_errors=True)
 os.environ.update(DATABASE_URL=f"sqlite:///{UNIT_DB_DIR}/chat.db", ASYNC_MODE="threading",
                   SECRET_KEY="unit-test-secret", JWT_SECRET_KEY="unit-test-jwt-key-of-at-least-32-bytes")
 
