@@ -4,6 +4,7 @@ import time
 import pytest
 import requests
 import socketio
+import websocket
 
 import app as chat
 from conftest import WAIT
@@ -205,3 +206,13 @@ def test_a_frame_over_the_size_cap_closes_only_that_connection(start_server, asy
     finally:
         big.disconnect()
         ana.disconnect()
+
+
+def test_websockets_are_served_uncompressed(start_server, async_mode):
+    """Compressing every broadcast once per client would halve the throughput (see bench/)."""
+    server = start_server(ASYNC_MODE=async_mode)
+    ws = websocket.create_connection(f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket",
+                                     header=["Sec-WebSocket-Extensions: permessage-deflate"], timeout=WAIT)
+    assert ws.recv().startswith("0{")  # Engine.IO "open": the websocket works
+    assert "sec-websocket-extensions" not in ws.getheaders()  # ...without compression
+    ws.close()
