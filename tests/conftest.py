@@ -100,14 +100,14 @@ def free_port():
 class Server:
     """`python app.py` running in a subprocess on 127.0.0.1."""
 
-    def __init__(self, log_path, env, port=None):
+    def __init__(self, log_path, env, port=None, preexec_fn=None):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         with open(log_path, "w") as log_file:  # the child keeps its own copy of the file
             self.process = subprocess.Popen(
                 [sys.executable, "app.py"], cwd=ROOT, env={**env, "PORT": str(self.port)},
-                stdout=log_file, stderr=subprocess.STDOUT)
+                stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=preexec_fn)
         deadline = time.monotonic() + 30
         while not self.answers():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -134,6 +134,7 @@ class Server:
 @pytest.fixture
 def start_server(tmp_path):
     """start_server(ASYNC_MODE="eventlet", **env) runs a real server; all stop after the test.
+    preexec_fn runs in the child before app.py (to lower a limit, say).
 
     Every server of a test shares one database: stop one and start another for a restart, with
     port=old.port to come back where clients will reconnect.
@@ -141,10 +142,10 @@ def start_server(tmp_path):
     servers = []
     database = f"sqlite:///{tmp_path}/chat.db"
 
-    def start(port=None, **env):
+    def start(port=None, preexec_fn=None, **env):
         base = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL")}
         base.update(DATABASE_URL=database, PYTHONUNBUFFERED="1", ASYNC_MODE="eventlet")
-        server = Server(tmp_path / f"server{len(servers)}.log", {**base, **env}, port)
+        server = Server(tmp_path / f"server{len(servers)}.log", {**base, **env}, port, preexec_fn)
         servers.append(server)
         return server
 

@@ -33,3 +33,32 @@ def test_requirements_have_lower_bounds_and_major_caps():
             requirement = line.split("#")[0].strip()
             if requirement and not requirement.startswith("-r "):
                 assert re.search(r">=[\d.]+,\s*<[\d.]+$", requirement), f"{name}: {requirement}"
+
+
+def test_the_server_raises_a_low_open_file_limit_for_a_big_class(start_server, async_mode):
+    """Each connection is an open file. Started under `ulimit -n 64`, the server asks for more,
+    so 100 websockets (more than 64) all open and it still answers."""
+    import resource
+
+    import websocket
+
+    from conftest import WAIT
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+    server = start_server(ASYNC_MODE=async_mode, preexec_fn=low_limit)
+    limits = open(f"/proc/{server.process.pid}/limits").read()
+    soft = int(re.search(r"Max open files\s+(\d+)", limits).group(1))
+    assert soft == min(10_000, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    sockets = []
+    try:
+        for _ in range(100):
+            ws = websocket.create_connection(
+                f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket", timeout=WAIT)
+            sockets.append(ws)
+            assert ws.recv().startswith("0{")  # Engine.IO's "open" packet: the server took it
+        assert requests.get(server.url + "/health", timeout=WAIT).json() == {"status": "ok"}
+    finally:
+        for ws in sockets:
+            ws.close()

@@ -1,12 +1,13 @@
 """Step 5: the database. Every message saved before it is broadcast; history over GET /messages."""
 import re
+import sqlite3
 
 import pytest
 import requests
 from sqlalchemy.exc import OperationalError
 
 import app as chat
-from conftest import WAIT
+from conftest import UNIT_DB_DIR, WAIT
 from test_step4_gateway import count_messages, real_client
 
 
@@ -42,19 +43,19 @@ def test_created_at_is_utc_with_a_trailing_z(connect, client):
     assert client.get("/messages").get_json() == [message]  # same shape over REST
 
 
-def test_a_database_failure_refuses_the_message_and_the_server_goes_on(connect, monkeypatch):
+def test_a_database_failure_refuses_the_message_and_the_server_goes_on(connect):
     ana, bea = connect(auth={"name": "ana"}), connect(auth={"name": "bea"})
-
-    def locked():
-        raise OperationalError("INSERT", {}, Exception("database is locked"))
-
-    monkeypatch.setattr(chat.db.session, "commit", locked)
-    ack = ana.emit("event_message", {"text": "lost?"})
+    locker = sqlite3.connect(UNIT_DB_DIR + "/chat.db", isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")  # another program holds the write lock: inserts fail
+    try:
+        ack = ana.emit("event_message", {"text": "lost?"})
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
     assert ack == {"ok": False, "error": "database unavailable: message not saved, try again"}
     assert ana.wait_for("message_error") == [{"error": ack["error"]}]
     assert bea.received("new_message") == []
-    monkeypatch.undo()
-    assert count_messages() == 0  # rolled back
+    assert count_messages() == 0  # nothing half-saved
     assert ana.emit("event_message", {"text": "back"})["ok"] is True
     assert [m["text"] for m in bea.wait_for("new_message")] == ["back"]
 
