@@ -122,7 +122,7 @@ class NoCookieSession(SecureCookieSessionInterface):
     Flask-SocketIO opens that session for every socket event: a tenth of each message's cost."""
 
     def open_session(self, app, request):
-        return self.null_session_class()  # an empty session that cannot be written to
+        return self.null_session_class()  # empty, and never saved as a cookie
 
 
 app.session_interface = NoCookieSession()
@@ -397,7 +397,7 @@ def tune_sqlite(connection, _record):
 def save_message(author, text):
     """Insert and commit a message; return it as a dict. A database failure refuses the message."""
     # A plain INSERT, not db.session.add(): the session's bookkeeping was a third of the cost of
-    # each message (bench/README.md). Reading history still goes through the session.
+    # each message (README.md, Performance). Reading history still goes through the session.
     row = {"author": author, "text": text, "created_at": utc_now()}
     try:
         with db.engine.begin() as connection:  # commits at the end, rolls back on an error
@@ -656,7 +656,10 @@ def raise_open_file_limit(wanted=10_000):
     if hard != resource.RLIM_INFINITY:
         wanted = min(wanted, hard)
     if soft != resource.RLIM_INFINITY and soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError) as error:  # a locked-down container, say: serve anyway
+            log.warning("could not raise the open-file limit from %d: %s", soft, error)
 
 
 def main():
