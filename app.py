@@ -9,15 +9,19 @@ MESSAGE_QUEUE, CORS_ORIGINS, MAX_MESSAGE_LENGTH, RATE_LIMIT_BURST, RATE_LIMIT_PE
 # --- Step 1: install and start: configuration --------------------------------------------------
 import os
 
-ASYNC_MODE = os.environ.get("ASYNC_MODE", "eventlet")  # or "threading"
+# `python app.py` serves with eventlet; anything else that loads this file (`flask run`, gunicorn,
+# the tests) gets threading, because only a script can patch the standard library early enough.
+ASYNC_MODE = os.environ.get("ASYNC_MODE", "eventlet" if __name__ == "__main__" else "threading")
 if __name__ == "__main__" and ASYNC_MODE == "eventlet":
-    # eventlet must patch the standard library before anything else imports it.
+    import warnings
+
+    # eventlet prints a 9-line deprecation banner at import; one plain log line says it instead (main).
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     import eventlet
 
-    eventlet.monkey_patch()
+    eventlet.monkey_patch()  # before anything else imports the standard library's sockets
 
 import gc
-import json
 import logging
 import re
 import secrets
@@ -54,13 +58,28 @@ def env_flag(name):
 
 
 def secret_key(name):
-    """A signing key from the environment, or a random one that dies with this process."""
-    key = os.environ.get(name)
-    if not key:
-        key = secrets.token_hex(32)
-        log.warning("%s is not set: using a random key, so every token and session signed now "
-                    "stops working when the server restarts. Set %s to keep them.", name, name)
-    return key
+    """A signing key: the environment variable `name`, else one made at the first start and kept in
+    the instance folder (only this user may read it), so tokens survive a restart."""
+    if os.environ.get(name):
+        return os.environ[name]
+    path = os.path.join(app.instance_path, name.lower())
+    if not os.path.exists(path):
+        try:
+            os.makedirs(app.instance_path, exist_ok=True)
+            draft = f"{path}.{os.getpid()}"
+            with open(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
+                file.write(secrets.token_hex(32))
+            try:
+                os.link(draft, path)  # atomic: when two servers start at once, the first key wins
+            except FileExistsError:
+                pass
+            finally:
+                os.remove(draft)
+        except OSError as error:  # a read-only folder, say: serve anyway, with keys that die with us
+            log.warning("cannot keep %s in %s (%s): tokens die with this process", name, path, error)
+            return secrets.token_hex(32)
+    with open(path) as file:
+        return file.read().strip()
 
 
 def cors_origins():
@@ -104,17 +123,28 @@ socketio = SocketIO(app, async_mode=ASYNC_MODE, cors_allowed_origins=origin_allo
                     message_queue=os.environ.get("MESSAGE_QUEUE"))
 
 
-def without_websocket_compression(wsgi_app):
-    """Serve websockets uncompressed, as Node's socket.io does. Clients ask for permessage-deflate;
-    compressing each small chat frame once per client halves the broadcast rate and keeps a zlib
-    compressor (~90 KB) per connection."""
+def websocket_upgrades(wsgi_app):
+    """Check websocket upgrades before the Socket.IO server sees them.
+
+    A broken handshake (no key) would crash the websocket library and answer a 500, so it gets a
+    JSON 400 here. Compression is turned off, as Node's socket.io does: compressing each small chat
+    frame once per client halved the broadcast rate and kept ~90 KB per connection.
+    """
     def middleware(environ, start_response):
+        upgrade = environ.get("HTTP_UPGRADE", "").lower() == "websocket"
+        key = environ.get("HTTP_SEC_WEBSOCKET_KEY", "")
+        if upgrade and not (re.fullmatch(r"[A-Za-z0-9+/]{22}==", key)  # 16 bytes in base64
+                            and environ.get("HTTP_SEC_WEBSOCKET_VERSION") == "13"):
+            body = b'{"error":"bad websocket upgrade: needs Sec-WebSocket-Key, -Version: 13"}\n'
+            start_response("400 Bad Request", [("Content-Type", "application/json"),
+                                               ("Content-Length", str(len(body)))])
+            return [body]
         environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
         return wsgi_app(environ, start_response)
     return middleware
 
 
-app.wsgi_app = without_websocket_compression(app.wsgi_app)
+app.wsgi_app = websocket_upgrades(app.wsgi_app)
 
 
 class NoCookieSession(SecureCookieSessionInterface):
@@ -147,7 +177,7 @@ def index():
 def http_error(error):
     """Every HTTP error (400, 404, 405, 413, ...) is JSON, never Flask's HTML page."""
     response = error.get_response()  # keeps headers such as a 405's "Allow: GET, HEAD"
-    response.set_data(json.dumps({"error": error.description}))
+    response.set_data(app.json.response({"error": error.description}).get_data())  # like successes
     response.content_type = "application/json"
     return response
 
@@ -165,6 +195,15 @@ def refuse_foreign_origins():
     origin = request.headers.get("Origin")
     if not origin_allowed(origin, request.environ):
         abort(403, f"origin {origin} is not allowed: add it to CORS_ORIGINS")
+
+
+@app.before_request
+def accept_bearer_in_any_case():
+    """"bearer" and "BEARER" name the same scheme as "Bearer" (RFC 7235); flask-jwt-extended
+    knows only "Bearer", so tell it that."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and scheme != "Bearer":
+        request.environ["HTTP_AUTHORIZATION"] = f"Bearer {token}"
 
 
 @app.after_request
@@ -216,13 +255,15 @@ swagger = Swagger(app, config={
     **Swagger.DEFAULT_CONFIG,
     "specs": [{"endpoint": "apispec", "route": "/apispec.json"}],
     "specs_route": "/docs/",
+    "auth": {},  # the page writes this into its JavaScript: without it, `None` (a ReferenceError)
 }, template={
     "swagger": "2.0",
     "info": {"title": "Chat Live", "version": "1.0", "description": SOCKET_EVENTS},
     "definitions": {
         "Message": MESSAGE_SCHEMA,
         "Error": {"type": "object", "required": ["error"],
-                  "properties": {"error": {"type": "string", "example": "limit must be 1-200"}}},
+                  "properties": {"error": {"type": "string",
+                                                "example": "limit must be a whole number from 1 to 200"}}},
         "Credentials": {"type": "object", "required": ["username", "password"], "properties": {
             "username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,32}$", "example": "ana"},
             "password": {"type": "string", "minLength": 8, "maxLength": 128, "example": "correct horse"}}},
@@ -592,9 +633,10 @@ def token_expired(_header, _payload):
 
 def find_token(auth):
     """A socket's JWT: handshake auth {"token"}, an Authorization header, or ?token= (Postman)."""
-    header = request.headers.get("Authorization", "")
-    return (auth.get("token") or (header[7:] if header.startswith("Bearer ") else None)
-            or request.args.get("token"))
+    scheme, _, header_token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":  # the scheme's name is case-insensitive (RFC 7235)
+        header_token = None
+    return auth.get("token") or header_token or request.args.get("token")
 
 
 def read_token(token):
@@ -668,6 +710,9 @@ def main():
     # What is loaded now lives as long as the server: spare the garbage collector from scanning it
     # again at every full collection (those paused every chat for 20-100 ms).
     gc.freeze()
+    if ASYNC_MODE == "eventlet":
+        log.info("serving with eventlet, which is in maintenance mode; ASYNC_MODE=threading is the "
+                 "alternative")
     print(f"Chat Live: chat page http://{host}:{port}/  API docs http://{host}:{port}/docs/", flush=True)
     if ASYNC_MODE == "eventlet":
         import eventlet.wsgi
@@ -679,7 +724,8 @@ def main():
         # client's delayed ACK. Linux copies this option to every accepted connection.
         listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # max_size: each open websocket holds one of eventlet's "requests" (1,024 by default).
-        eventlet.wsgi.server(listener, app, log_output=False, max_size=10_000)
+        # debug=False: a request that breaks (a bad websocket upgrade) gets no traceback in its answer.
+        eventlet.wsgi.server(listener, app, log_output=False, max_size=10_000, debug=False)
     else:
         # Werkzeug's development server is fine for a classroom. Its request log is silenced
         # because it would print ?token= query strings (step 6) into the log.

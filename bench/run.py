@@ -27,8 +27,8 @@ import threading
 import time
 from datetime import datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
-
-import requests
+from urllib.error import URLError
+from urllib.request import urlopen
 
 BENCH = pathlib.Path(__file__).resolve().parent
 SERVERS = ("eventlet", "threading", "node")
@@ -78,10 +78,11 @@ class Server:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.kind} server exited; see {self.log_path}")
-            try:
-                if requests.get(self.url + "/health", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
+            try:  # urllib, not requests: `pip install -r requirements.txt` is all this needs
+                with urlopen(self.url + "/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (URLError, OSError):  # refused while it starts, or a 503 (HTTPError is a URLError)
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"{self.kind} server not healthy within {timeout}s")

@@ -98,15 +98,19 @@ def free_port():
 
 
 class Server:
-    """`python app.py` running in a subprocess on 127.0.0.1."""
+    """`python app.py` (or another command that serves app.py) in a subprocess on 127.0.0.1.
 
-    def __init__(self, log_path, env, port=None, preexec_fn=None):
+    In `command`, "{port}" stands for the server's port; PORT is set in its environment too.
+    """
+
+    def __init__(self, log_path, env, port=None, preexec_fn=None, command=None, cwd=ROOT):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
+        command = [part.format(port=self.port) for part in command or [sys.executable, "app.py"]]
         with open(log_path, "w") as log_file:  # the child keeps its own copy of the file
             self.process = subprocess.Popen(
-                [sys.executable, "app.py"], cwd=ROOT, env={**env, "PORT": str(self.port)},
+                command, cwd=cwd, env={**env, "PORT": str(self.port)},
                 stdout=log_file, stderr=subprocess.STDOUT, preexec_fn=preexec_fn)
         deadline = time.monotonic() + 30
         while not self.answers():
@@ -134,7 +138,8 @@ class Server:
 @pytest.fixture
 def start_server(tmp_path):
     """start_server(ASYNC_MODE="eventlet", **env) runs a real server; all stop after the test.
-    preexec_fn runs in the child before app.py (to lower a limit, say).
+    preexec_fn runs in the child before app.py (to lower a limit, say); command and cwd start it
+    another way (`flask run`, gunicorn) or from another folder.
 
     Every server of a test shares one database: stop one and start another for a restart, with
     port=old.port to come back where clients will reconnect.
@@ -142,16 +147,30 @@ def start_server(tmp_path):
     servers = []
     database = f"sqlite:///{tmp_path}/chat.db"
 
-    def start(port=None, preexec_fn=None, **env):
-        base = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL")}
-        base.update(DATABASE_URL=database, PYTHONUNBUFFERED="1", ASYNC_MODE="eventlet")
-        server = Server(tmp_path / f"server{len(servers)}.log", {**base, **env}, port, preexec_fn)
+    def start(port=None, preexec_fn=None, command=None, cwd=ROOT, **env):
+        # JWT_SECRET_KEY stays: tests mint tokens with it. ASYNC_MODE goes: app.py picks its own.
+        base = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL", "ASYNC_MODE")}
+        base.update(DATABASE_URL=database, PYTHONUNBUFFERED="1")
+        server = Server(tmp_path / f"server{len(servers)}.log", {**base, **env}, port, preexec_fn,
+                        command, cwd)
         servers.append(server)
         return server
 
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def project_copy(tmp_path):
+    """A copy of the project's app.py, templates/ and static/, as a student's folder: its instance
+    folder (keys, chat.db) is its own."""
+    folder = tmp_path / "chat-live"
+    folder.mkdir()
+    shutil.copy(ROOT / "app.py", folder)
+    for name in ("templates", "static"):
+        shutil.copytree(ROOT / name, folder / name)
+    return folder
 
 
 def disconnect_all(clients):

@@ -3,10 +3,12 @@
 Needs redis-server, PostgreSQL 15+ and nginx (Debian: apt-get install -y redis-server postgresql nginx)
 and `pip install -r requirements-production.txt`. Without them these tests skip, except in CI.
 """
+import contextlib
 import glob
 import os
 import pathlib
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -170,21 +172,30 @@ def test_flask_announce_reaches_every_process_and_the_history(two_processes, red
 @pytest.fixture
 def nginx(two_processes, tmp_path):
     """nginx with the repository's nginx.conf, its ports swapped for the test servers' ports."""
-    needs(shutil.which("nginx"), "nginx")
     a, b = two_processes
+    with running_nginx(tmp_path, a.port, b.port) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def running_nginx(tmp_path, first_port, second_port):
+    """The repository's nginx.conf with its two upstream ports (5001, 5002) and its own port swapped."""
+    needs(shutil.which("nginx"), "nginx")
     port = free_port()
     config = (ROOT / "nginx.conf").read_text()
-    config = config.replace("127.0.0.1:5001", f"127.0.0.1:{a.port}").replace(
-        "127.0.0.1:5002", f"127.0.0.1:{b.port}").replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+    config = config.replace("127.0.0.1:5001", f"127.0.0.1:{first_port}").replace(
+        "127.0.0.1:5002", f"127.0.0.1:{second_port}").replace("127.0.0.1:8080", f"127.0.0.1:{port}")
     config = config.replace("/tmp/chat-live-nginx", str(tmp_path / "nginx"))
     (tmp_path / "nginx.conf").write_text(config)
     proxy = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", "nginx.conf", "-g", "daemon off;"],
                              stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: healthy(url), what="nginx")
-    yield url
-    proxy.terminate()
-    proxy.wait(timeout=WAIT)
+    try:
+        wait_until(lambda: healthy(url), what="nginx")
+        yield url
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=WAIT)
 
 
 def healthy(url):
@@ -235,3 +246,48 @@ def test_when_a_process_dies_its_clients_move_to_the_other_and_catch_up(two_proc
         missed.disconnect()
     finally:
         proxied.client.disconnect()
+
+
+# --- The production command: gunicorn, threading mode -------------------------------------------
+
+def readme_gunicorn_command():
+    """The gunicorn command README.md gives for production, as a list of arguments."""
+    readme = (ROOT / "README.md").read_text()
+    (line,) = [line for line in readme.splitlines() if line.startswith("    ") and " gunicorn " in line]
+    install, _, command = line.strip().partition(" && ")
+    assert install == "pip install -r requirements.txt -r requirements-production.txt", line
+    return shlex.split(command)
+
+
+@pytest.fixture
+def gunicorn(start_server, project_copy):
+    """README's gunicorn command, run as written plus a free port on 127.0.0.1 (it defaults to 8000)."""
+    needs(importlib_has("gunicorn"), "gunicorn")
+    command = readme_gunicorn_command()
+    assert command[0] == "gunicorn" and command[-1] == "app:app"
+    return start_server(command=[sys.executable, "-m", *command, "--bind", "127.0.0.1:{port}"],
+                        cwd=project_copy)
+
+
+def chat_through(url, transports):
+    """Two clients chat through `url`; the message is in the history too."""
+    ana, bea = Listener(url, "ana", transports), Listener(url, "bea", transports)
+    try:
+        wait_until(lambda: ana.client.transport() == transports[-1], what="the last transport")
+        ack = ana.client.call("event_message", {"text": "hola"}, timeout=WAIT)
+        assert ack["ok"] is True
+        wait_until(lambda: ana.messages and bea.messages, what="delivery")
+        assert ana.messages == bea.messages == [ack["message"]]
+        assert requests.get(url + "/messages", timeout=WAIT).json() == [ack["message"]]
+    finally:
+        disconnect_all([ana.client, bea.client])
+
+
+def test_the_readme_gunicorn_command_chats(gunicorn):
+    assert "Using worker: gthread" in gunicorn.log()  # threads: gunicorn 26+ has no eventlet worker
+    chat_through(gunicorn.url, ("websocket",))
+
+
+def test_the_readme_gunicorn_command_chats_behind_nginx(gunicorn, tmp_path):
+    with running_nginx(tmp_path, gunicorn.port, gunicorn.port) as url:
+        chat_through(url, ("polling", "websocket"))  # like a browser: polling first, then upgrade

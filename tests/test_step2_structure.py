@@ -28,6 +28,14 @@ def test_http_errors_are_json(client, method, path, status):
     assert isinstance(response.get_json()["error"], str) and response.get_json()["error"]
 
 
+def test_error_bodies_are_json_in_the_same_style_as_successes(client):
+    """One JSON style: compact, ending in a newline, for errors as for answers."""
+    ok, error = client.get("/health"), client.get("/messages?limit=abc")
+    assert ok.data == b'{"status":"ok"}\n'
+    assert error.data == b'{"error":"limit must be a whole number from 1 to 200"}\n'
+    assert client.get("/no-such-page").data.endswith(b'"}\n')
+
+
 def test_a_wrong_method_says_which_methods_are_allowed(client):
     response = client.put("/messages")
     assert response.status_code == 405 and response.is_json
@@ -108,3 +116,46 @@ def test_a_foreign_origin_cannot_open_a_socket(start_server):
     handshake = server.url + "/socket.io/?EIO=4&transport=polling"
     for origin, status in [(server.url, 200), ("http://school.example", 200), ("http://evil.example", 400)]:
         assert requests.get(handshake, headers={"Origin": origin}, timeout=5).status_code == status, origin
+
+
+def test_a_broken_websocket_upgrade_gets_a_json_400_and_no_traceback(start_server, async_mode):
+    server = start_server(ASYNC_MODE=async_mode)
+    for headers in ({},  # no key at all: what curl sends with only Upgrade and Connection
+                    {"Sec-WebSocket-Key": "not a key", "Sec-WebSocket-Version": "13"},
+                    {"Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "8"}):
+        response = requests.get(server.url + "/socket.io/?EIO=4&transport=websocket", timeout=5, headers={
+            "Upgrade": "websocket", "Connection": "Upgrade", **headers})
+        assert response.status_code == 400, headers
+        assert response.headers["Content-Type"] == "application/json"
+        assert response.json() == {"error": "bad websocket upgrade: needs Sec-WebSocket-Key, -Version: 13"}
+    assert requests.get(server.url + "/health", timeout=5).json() == {"status": "ok"}
+
+
+def test_a_malformed_websocket_frame_gets_no_traceback(start_server, async_mode):
+    """A frame with reserved bits set and no mask breaks the websocket: the connection closes, and
+    nothing the client reads back is a Python traceback."""
+    import base64
+    import os
+    import socket
+
+    server = start_server(ASYNC_MODE=async_mode)
+    key = base64.b64encode(os.urandom(16)).decode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
+        raw.sendall((f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                     f"Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        answer = b""
+        while b"0{" not in answer:  # the switch to websocket, then Engine.IO's open packet
+            chunk = raw.recv(4096)
+            assert chunk, answer
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 101")
+        raw.sendall(b"\xf3\x7f" + b"\xff" * 8 + b"garbage" * 10)  # RSV bits, opcode 3, a huge length
+        rest = b""
+        try:
+            while chunk := raw.recv(4096):
+                rest += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+    assert b"Traceback" not in rest and b"File \"" not in rest, rest
+    assert requests.get(server.url + "/health", timeout=5).json() == {"status": "ok"}

@@ -2,7 +2,10 @@
 import re
 
 import pytest
+import requests
 from openapi_spec_validator import validate
+
+from test_step4_page import browser  # noqa: F401  (the headless Chromium fixture)
 
 
 
@@ -112,3 +115,30 @@ def test_the_authorize_button_and_the_locks(spec):
     assert {"Bearer": []} in spec["paths"]["/messages"]["get"]["security"]
     login = spec["paths"]["/auth/login"]["post"]
     assert login["parameters"][0]["schema"] == {"$ref": "#/definitions/Credentials"}
+
+
+def test_the_error_example_is_what_the_server_says(client, spec):
+    example = spec["definitions"]["Error"]["properties"]["error"]["example"]
+    assert client.get("/messages?limit=0").get_json() == {"error": example}
+
+
+def test_the_docs_page_renders_in_a_browser_with_no_console_error(start_server, browser):
+    """Swagger UI really renders every route, logs no error and asks nothing of another host."""
+    server = start_server()
+    page = browser.new_page()
+    problems, hosts = [], set()
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("request", lambda request: hosts.add(request.url.split("/")[2]))
+    try:
+        page.goto(server.url + "/docs/")
+        page.wait_for_selector(".opblock-summary-path", timeout=15_000)
+        paths = page.locator(".opblock-summary-path").all_inner_texts()
+        page.wait_for_load_state("networkidle", timeout=15_000)
+    finally:
+        page.close()
+    spec = requests.get(server.url + "/apispec.json", timeout=5).json()
+    assert sorted(path.replace("\u200b", "") for path in paths) == sorted(
+        path for path, operations in spec["paths"].items() for _ in operations)
+    assert problems == []
+    assert hosts == {f"127.0.0.1:{server.port}"}

@@ -220,3 +220,20 @@ def test_real_server_with_auth(start_server, async_mode):
         for client in clients:
             client.disconnect()
     assert token not in server.log() and "correct horse" not in server.log()
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Bearer"])
+def test_the_bearer_scheme_is_case_insensitive_on_rest_and_sockets(client, connect, auth_on, scheme):
+    """RFC 7235: the scheme name is case-insensitive, so `bearer <jwt>` works like `Bearer <jwt>`."""
+    token = register_and_login(client)
+    header = {"Authorization": f"{scheme} {token}"}
+    assert client.get("/auth/me", headers=header).get_json()["username"] == "ana"
+    assert client.get("/messages", headers=header).status_code == 200
+    ana = connect(headers=header)
+    assert ana.test_client.is_connected()
+    assert ana.emit("event_message", {"text": "hola"})["message"]["author"] == "ana"
+
+
+def test_another_scheme_is_not_taken_for_bearer(client, auth_on):
+    token = register_and_login(client)
+    assert client.get("/auth/me", headers={"Authorization": f"Basic {token}"}).status_code == 401

@@ -183,6 +183,24 @@ def test_every_block_is_checked_by_some_test():
         assert (block.lang, block.mark) in known, f"tutorial.md line {block.line}: nothing checks this block"
 
 
+NESTJS_NAMES = {"getAllMessages()"}  # the seed's own names, which the tutorial compares with ours
+
+
+def test_every_name_in_backticks_exists_in_the_code():
+    """A function or variable the prose names in backticks (`save_message()`, `on_connect`) is
+    defined or used in app.py, or in a file the tutorial saves (client.py)."""
+    prose = re.sub(r"^```.*?^```$", "", TEXT, flags=re.M | re.S)
+    code = (ROOT / "app.py").read_text() + "".join(b.text for b in BLOCKS if b.mark.startswith("save as "))
+    missing = []
+    for name, call in re.findall(r"`([A-Za-z_][\w.]*?)(\(\))?`", prose):
+        looks_like_code = call or ("_" in name and name == name.lower())
+        if not looks_like_code or re.search(r"\.(py|js|md|txt)$", name) or name + call in NESTJS_NAMES:
+            continue
+        if not re.search(rf"\b{re.escape(name.split('.')[-1])}\b", code):
+            missing.append(name + call)
+    assert not missing, f"tutorial.md names what app.py does not have: {missing}"
+
+
 def test_the_folder_tree_names_real_files():
     (tree,) = [b for b in BLOCKS if b.mark == "files"]
     for name in re.findall(r"── (\S+)", tree.text):
@@ -276,7 +294,10 @@ def shell(tmp_path):
     assert shutil.which("bash") and shutil.which("curl"), "the tutorial's commands need bash and curl"
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "python").symlink_to(sys.executable)
+    # A script, not a symlink: a symlink to a virtualenv's python outside the virtualenv's bin/ does not
+    # find the virtualenv (Python looks for pyvenv.cfg beside the path it was started by).
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (bin_dir / "python").chmod(0o755)
     folder = tmp_path / "chat-live"
     folder.mkdir()
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "NO_PROXY": "127.0.0.1"}
@@ -449,10 +470,19 @@ TWO_COMMANDS = ["pip install -r requirements.txt && python app.py",
                 "pip install -r requirements.txt -r tests/requirements.txt && python -m pytest tests"]
 
 
-def test_the_readme_has_the_two_commands_and_ci_runs_the_second():
+def test_the_readme_has_the_two_commands_and_ci_runs_them_from_it():
     for command in TWO_COMMANDS:
         assert f"\n    {command}\n" in README
-    assert TWO_COMMANDS[1] in (ROOT / ".ci" / "run").read_text()
+    found = subprocess.run(["bash", str(ROOT / ".ci" / "run"), "--print-commands"], capture_output=True,
+                           text=True, timeout=30, check=True).stdout
+    assert found.splitlines() == TWO_COMMANDS
+
+
+def test_ci_runs_every_python_version_the_readme_supports():
+    (supported,) = re.findall(r"Supported Python versions: ([\d., and]+)\(", README)
+    versions = re.findall(r"3\.\d+", supported)
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r'^PYTHONS="([^"]*)"', ci, re.M).group(1).split() == versions == ["3.11", "3.12", "3.13"]
 
 
 def test_the_readme_links_to_the_tutorial_the_docs_and_the_postman_guide():
