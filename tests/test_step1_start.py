@@ -1,6 +1,9 @@
 """Step 1: install and start. `python app.py` serves the chat, the docs and Socket.IO on one port."""
+import json
+import os
 import re
 import stat
+import subprocess
 import sys
 import time
 
@@ -168,3 +171,54 @@ def test_git_ignores_the_virtualenv_the_database_and_the_keys():
 
     ignored = (ROOT / ".gitignore").read_text().splitlines()
     assert ".venv/" in ignored and "instance/" in ignored
+
+
+# `python app.py` up to the moment it would serve: the stub reports how main() set the server up.
+SERVE_STUBBED = """
+import gc, json, runpy, socket, sys
+
+def report(nodelay):
+    print("serving", json.dumps({"nodelay": bool(nodelay), "frozen": gc.get_freeze_count()}), flush=True)
+    raise SystemExit(0)
+
+def eventlet_server(listener, *args, **kwargs):
+    client = socket.create_connection(listener.getsockname())
+    connection, _ = listener.accept()  # a real connection, as the server would accept it
+    report(connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+def socketio_run(self, app, *args, request_handler=None, **kwargs):
+    report(request_handler and request_handler.disable_nagle_algorithm)  # Werkzeug's switch
+
+if sys.argv[1] == "eventlet":
+    import eventlet
+    eventlet.monkey_patch()  # first, as app.py does
+    import eventlet.wsgi
+    eventlet.wsgi.server = eventlet_server
+else:
+    import flask_socketio
+    flask_socketio.SocketIO.run = socketio_run
+runpy.run_path("app.py", run_name="__main__")
+"""
+
+
+def serving_setup(async_mode, tmp_path):
+    """Run app.py as a script with its final serve call stubbed; return what the stub saw."""
+    from conftest import ROOT, WAIT
+
+    env = {**os.environ, "ASYNC_MODE": async_mode, "PORT": "0",
+           "DATABASE_URL": f"sqlite:///{tmp_path}/chat.db"}
+    done = subprocess.run([sys.executable, "-c", SERVE_STUBBED, async_mode], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=WAIT * 6)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("serving ")]
+    assert done.returncode == 0 and lines, done.stdout + done.stderr
+    return json.loads(lines[0].removeprefix("serving "))
+
+
+def test_the_server_sends_small_packets_at_once_with_tcp_nodelay(async_mode, tmp_path):
+    """Without TCP_NODELAY each ack waits for the client's delayed ACK: ~40 ms instead of ~1 ms."""
+    assert serving_setup(async_mode, tmp_path)["nodelay"] is True
+
+
+def test_the_server_freezes_what_it_loaded_before_serving(async_mode, tmp_path):
+    """gc.freeze(): full collections no longer rescan the app's modules, pausing every chat."""
+    assert serving_setup(async_mode, tmp_path)["frozen"] > 0

@@ -99,6 +99,19 @@ def test_a_foreign_origin_is_refused_on_rest(client):
     assert client.post("/auth/login", json={"username": "eve", "password": "correct horse"}).status_code == 401
 
 
+LOOKALIKE_ORIGINS = [("localhost", "http://localhost.evil.example"),
+                     ("localhost:5000", "http://localhost:5000.evil.example")]
+
+
+@pytest.mark.parametrize("host, lookalike", LOOKALIKE_ORIGINS)
+def test_an_origin_that_only_starts_like_our_host_is_refused_on_rest(client, host, lookalike):
+    ours = client.get("/messages", base_url=f"http://{host}", headers={"Origin": f"http://{host}"})
+    assert ours.status_code == 200
+    refused = client.get("/messages", base_url=f"http://{host}", headers={"Origin": lookalike})
+    assert refused.status_code == 403
+    assert refused.get_json() == {"error": f"origin {lookalike} is not allowed: add it to CORS_ORIGINS"}
+
+
 def test_cors_origins_lets_a_listed_site_in(client, monkeypatch):
     monkeypatch.setitem(chat.app.config, "CORS_ORIGINS", ["http://school.example"])
     response = client.get("/messages", headers={"Origin": "http://school.example"})
@@ -159,3 +172,12 @@ def test_a_malformed_websocket_frame_gets_no_traceback(start_server, async_mode)
             pass
     assert b"Traceback" not in rest and b"File \"" not in rest, rest
     assert requests.get(server.url + "/health", timeout=5).json() == {"status": "ok"}
+
+
+def test_an_origin_that_only_starts_like_our_host_cannot_open_a_socket(start_server):
+    server = start_server()
+    handshake = server.url + "/socket.io/?EIO=4&transport=polling"
+    for host, lookalike in LOOKALIKE_ORIGINS:
+        for origin, status in [(f"http://{host}", 200), (lookalike, 400)]:
+            answer = requests.get(handshake, headers={"Host": host, "Origin": origin}, timeout=5)
+            assert answer.status_code == status, (host, origin)

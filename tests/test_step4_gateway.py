@@ -15,14 +15,33 @@ def count_messages():
         return chat.db.session.scalar(chat.db.select(chat.db.func.count(chat.Message.id)))
 
 
+def presence_when_online(client, online):
+    """The first `presence` that counts `online` connections (earlier ones may count fewer)."""
+    count = 1
+    while (presence := client.wait_for("presence", count=count)[-1])["online"] != online:
+        count = len(client.received("presence")) + 1
+    return presence
+
+
 def test_presence_counts_connections_and_lists_names(connect):
     ana = connect(auth={"name": "ana"})
     connect(auth={"name": "bea"})
     connect()  # anonymous: counted, not named
-    presence = ana.wait_for("presence")[-1]
-    while presence["online"] != 3:
-        presence = ana.wait_for("presence", count=len(ana.received("presence")) + 1)[-1]
-    assert presence == {"online": 3, "users": ["ana", "bea"]}
+    assert presence_when_online(ana, 3) == {"online": 3, "users": ["ana", "bea"]}
+
+
+def test_two_tabs_of_one_person_count_twice_but_list_the_name_once(connect):
+    ana = connect(auth={"name": "ana"})
+    connect(auth={"name": "ana"})
+    assert presence_when_online(ana, 2) == {"online": 2, "users": ["ana"]}
+
+
+def test_presence_lists_names_sorted_whatever_the_order_they_joined(connect):
+    names = ["zoe", "ana", "mia", "bea", "leo", "eva", "kim", "dan"]
+    first = connect(auth={"name": names[0]})
+    for name in names[1:]:
+        connect(auth={"name": name})
+    assert presence_when_online(first, len(names))["users"] == sorted(names)
 
 
 def test_presence_after_a_disconnect(connect):
@@ -78,11 +97,13 @@ def test_a_client_can_send_without_asking_for_an_ack(connect):
     ({"text": 5, "author": "ana"}, "text must be a string"),
     ({"text": ["hola"], "author": "ana"}, "text must be a string"),
     ({"text": "x" * 1001, "author": "ana"}, "text is longer than 1000 characters"),
+    ({"text": "a\x00b", "author": "ana"}, "text must be valid text"),  # UTF-8 and PostgreSQL refuse NUL
     ({"text": "hola"}, "author is required"),
     ({"text": "hola", "author": ""}, "author must not be empty"),
     ({"text": "hola", "author": "  "}, "author must not be empty"),
     ({"text": "hola", "author": 7}, "author must be a string"),
     ({"text": "hola", "author": "a" * 33}, "author is longer than 32 characters"),
+    ({"text": "hola", "author": "a\x00b"}, "author must be"),
 ])
 def test_invalid_payloads_are_refused_and_nothing_is_saved(connect, payload, error):
     sender, other = connect(), connect(auth={"name": "bea"})
@@ -151,7 +172,7 @@ def test_rate_limit_zero_turns_it_off(connect, monkeypatch):
     assert count_messages() == 40
 
 
-@pytest.mark.parametrize("name", ["", 5, "x" * 33, "ana\nINFO fake log line"])
+@pytest.mark.parametrize("name", ["", 5, "x" * 33, "ana\nINFO fake log line", "a\x00b"])
 def test_a_bad_handshake_name_is_refused(app, name):
     test_client = chat.socketio.test_client(app, auth={"name": name})
     assert not test_client.is_connected()

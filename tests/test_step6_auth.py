@@ -98,12 +98,28 @@ def test_a_body_that_is_not_json_is_400(client):
     assert response.status_code == 400 and "error" in response.get_json()
 
 
-def test_bad_password_and_unknown_user_get_the_same_401(client):
+def test_bad_password_and_unknown_user_cost_one_hash_check_and_get_the_same_401(client, monkeypatch):
+    """Same answer, same work: else the answer or its response time tells which usernames exist."""
     register_and_login(client)
+    checked = []  # the hash each login checked the password against
+    real_check = chat.check_password_hash
+
+    def counting_check(hash_, password):
+        checked.append(hash_)
+        return real_check(hash_, password)
+
+    monkeypatch.setattr(chat, "check_password_hash", counting_check)
     wrong = client.post("/auth/login", json={"username": "ana", "password": "wrong password"})
     unknown = client.post("/auth/login", json={"username": "nobody", "password": "wrong password"})
+    assert len(checked) == 2  # one password check each
+    assert checked[0].split("$")[0] == checked[1].split("$")[0]  # same method and cost: "scrypt:32768:8:1"
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.get_json() == unknown.get_json() == {"error": "wrong username or password"}
+
+
+def test_a_login_token_lasts_sixty_minutes_by_default(client):
+    claims = pyjwt.decode(register_and_login(client), options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 60 * 60
 
 
 def test_registration_works_with_auth_on(client, auth_on):
