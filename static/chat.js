@@ -10,6 +10,7 @@ const CATCH_UP = 200;  // the largest page GET /messages serves
 const list = $("messages");
 const shown = new Set(); // ids of the messages on screen, so none is ever shown twice
 let socket = null;
+let handshakeName = ""; // the name our latest handshake gave: the one presence lists
 
 // --- Messages on screen ---------------------------------------------------------------------
 
@@ -37,20 +38,34 @@ function addMessage(message) {
 
 /** Add messages; keep the newest in view if the reader was already looking at it. */
 function addNewMessages(messages) {
-  const follow = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  const follow = atBottom();
   messages.forEach(addMessage);
   if (follow) scrollToBottom();
 }
 
 function scrollToBottom() { list.scrollTop = list.scrollHeight; }
+function atBottom() { return list.scrollHeight - list.scrollTop - list.clientHeight < 40; }
 function lastId() { return Number(list.lastElementChild?.dataset.id ?? 0); }
 function oldestId() { return Number(list.firstElementChild?.dataset.id ?? 0); }
 function showError(error) { $("send-error").textContent = error?.message ?? error; }
+
+// The list gets shorter when a line appears above or below it (an error, a wrapped header):
+// keep the newest message in view then too, if the reader was looking at it.
+let following = true;
+list.addEventListener("scroll", () => { following = atBottom(); });
+new ResizeObserver(() => { if (following) scrollToBottom(); }).observe(list);
 
 function setStatus(state) {
   $("status").textContent = state;
   $("status").dataset.state = state;
   $("send-button").disabled = state !== "online"; // emits made offline would be lost or late
+  // Who is online is only known while we are: an old list would look current.
+  if (state !== "online") showPresence("");
+}
+
+function showPresence(text) {
+  $("presence").textContent = text;
+  $("presence").title = text; // the whole list, where a narrow screen cuts it short
 }
 
 // --- REST: GET /messages (step 5), with the token when login is on (step 6) ------------------
@@ -108,8 +123,20 @@ $("older").addEventListener("click", async () => {
 
 /** The handshake `auth` object, asked for again at every reconnect: the token, or the name. */
 function handshake(send) {
+  handshakeName = $("name").value.trim(); // the name presence lists us by, until the next one
+  send(authRequired ? { token: localStorage.getItem(TOKEN) }
+                    : handshakeName ? { name: handshakeName } : {});
+}
+
+/** on_connect reads the name only from the handshake, and no event renames a connection:
+ * a new name needs a new connection, which the others' presence then lists. */
+function useName() {
   const name = $("name").value.trim();
-  send(authRequired ? { token: localStorage.getItem(TOKEN) } : name ? { name } : {});
+  localStorage.setItem(NAME, name); // remembered for the next visit too
+  if (!socket || name === handshakeName) return;
+  // While it is reconnecting anyway, the next handshake takes the new name; otherwise (online,
+  // or refused for the old name) connect again now.
+  if (socket.connected || !socket.active) socket.disconnect().connect();
 }
 
 function connect() {
@@ -126,21 +153,31 @@ function connect() {
     setStatus(socket.active ? "reconnecting" : `offline: ${error.message}`);
   });
   // The connection dropped (on_disconnect runs on the server); the client retries with backoff.
-  socket.on("disconnect", () => setStatus(socket.active ? "reconnecting" : "offline"));
+  // When we closed it ourselves (a new name, logging out), what we do next sets the status.
+  socket.on("disconnect", (reason) => {
+    if (reason !== "io client disconnect") setStatus(socket.active ? "reconnecting" : "offline");
+  });
   // on_event_message saved a message and broadcast it to everyone, us included.
   socket.on("new_message", (message) => addNewMessages([message]));
   // on_event_message refused our message (empty, too long, rate limited...): say why.
   socket.on("message_error", ({ error }) => showError(error));
   // on_connect and on_disconnect broadcast who is online.
   socket.on("presence", ({ online, users }) => {
-    $("presence").textContent = `${online} online` + (users.length ? `: ${users.join(", ")}` : "");
+    showPresence(`${online} online` + (users.length ? `: ${users.join(", ")}` : ""));
   });
 }
 
 // Enter or the Send button: emit event_message, handled by on_event_message.
+// The form is `novalidate` so that a missing name gets a clear word here, not a bare tooltip.
 $("send").addEventListener("submit", (event) => {
   event.preventDefault();
-  if (!socket?.connected) return;
+  if (!authRequired && !$("name").value.trim()) {
+    showError("Type your name first");
+    return $("name").focus();
+  }
+  if (!$("text").reportValidity()) return; // an empty message: the browser's own hint will do
+  useName(); // a new name reconnects first; the client holds the emit below until it is back
+  if (!socket?.active) return;
   const payload = { text: $("text").value, author: $("name").value };
   socket.emit("event_message", payload, (ack) => {
     if (!ack.ok) return showError(ack.error);
@@ -152,7 +189,11 @@ $("send").addEventListener("submit", (event) => {
 
 // The name is remembered for the next visit, whose handshake gives it to presence.
 $("name").value = localStorage.getItem(NAME) ?? "";
-$("name").addEventListener("change", () => localStorage.setItem(NAME, $("name").value.trim()));
+// A name typed or changed later: reconnect with it, so presence lists it now.
+$("name").addEventListener("change", () => {
+  showError("");
+  useName();
+});
 
 // --- Login (step 6) -------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """The browser chat page at / in a real browser (tutorial steps 4-6).
 
 Playwright drives Debian's headless chromium against a real `python app.py`: live messages, history,
-text never run as HTML, login, and catching up after the server restarts. Needs
+text never run as HTML, login, presence, a phone-sized screen, and catching up after the server restarts. Needs
 `apt-get install -y chromium` and `pip install -r tests/requirements.txt` (never `playwright install`).
 """
 import os
@@ -16,6 +16,8 @@ import pytest
 import requests
 import socketio
 
+from conftest import disconnect_all
+
 try:
     from playwright.sync_api import expect, sync_playwright
 except ImportError:  # the browser fixture explains what to install
@@ -26,6 +28,15 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 TIMEOUT_MS = 15_000  # every wait is bounded; reconnecting takes up to the client's 5 s backoff
 XSS = "<img src=x onerror=alert(1)>"
+# True when the last message is inside the list's visible box, under the header, and on top there.
+NEWEST_MESSAGE_IN_VIEW = """() => {
+  const list = document.getElementById("messages"), newest = list.lastElementChild;
+  const box = newest.getBoundingClientRect(), view = list.getBoundingClientRect();
+  const header = document.querySelector("header").getBoundingClientRect();
+  const onTop = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
+  return header.bottom <= view.top && view.top <= box.top && box.bottom <= view.bottom + 1
+    && newest.contains(onTop);
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +110,11 @@ def open_tab(browser):
         assert tab.errors == []
         assert [url for url in tab.requests
                 if not url.startswith((tab.server_url + "/", "data:"))] == [], "the page left the server"
+
+
+def messages_saved(server):
+    """The texts GET /messages holds, oldest first."""
+    return [message["text"] for message in requests.get(server.url + "/messages", timeout=5).json()]
 
 
 def send_from_python(server, texts):
@@ -280,3 +296,71 @@ def test_after_a_server_restart_the_page_reconnects_and_catches_up(start_server,
     expect(tab.messages("after")).to_have_count(1)
     assert tab.messages().locator("p").all_text_contents() == [
         "before", "sent while you were away", "after"]
+
+
+def test_names_typed_after_the_page_loaded_reach_presence(start_server, open_tab, async_mode):
+    server = start_server(ASYNC_MODE=async_mode)
+    send_from_python(server, ["earlier"])
+    ana, bea = open_tab(server), open_tab(server)
+    for tab in (ana, bea):
+        expect(tab.status()).to_have_text("online")
+    expect(ana.page.locator("#presence")).to_have_text("2 online")
+    for tab, name in ((ana, "ana"), (bea, "bea")):
+        tab.page.fill("#name", name)
+        # Leaving the field (change) reconnects with the new name; the catch-up follows.
+        with tab.page.expect_response(lambda response: "after=" in response.url):
+            tab.page.press("#name", "Tab")
+    for tab in (ana, bea):
+        expect(tab.page.locator("#presence")).to_have_text("2 online: ana, bea")
+    ana.send("hola")
+    for tab in (ana, bea):
+        expect(tab.messages("hola").locator("strong")).to_have_text("ana")
+        assert tab.messages().locator("p").all_text_contents() == ["earlier", "hola"]  # no copies
+
+
+def test_presence_is_cleared_while_offline_and_comes_back_after(start_server, open_tab, async_mode):
+    server = start_server(ASYNC_MODE=async_mode)
+    remembered_name = {"origin": server.url, "localStorage": [{"name": "chat.name", "value": "ana"}]}
+    tab = open_tab(server, storage_state={"origins": [remembered_name]})
+    presence = tab.page.locator("#presence")
+    expect(presence).to_have_text("1 online: ana")
+    server.stop(kill=True)
+    expect(tab.status()).to_have_text("reconnecting")
+    expect(presence).to_have_text("")  # no stale count while nobody can be seen
+    start_server(port=server.port, ASYNC_MODE=async_mode)
+    expect(tab.status()).to_have_text("online")
+    expect(presence).to_have_text("1 online: ana")
+
+
+def test_the_newest_message_stays_in_view_on_a_narrow_phone(start_server, open_tab):
+    server = start_server(RATE_LIMIT_BURST="0")
+    send_from_python(server, [f"message {n}" for n in range(1, 31)])
+    names = ["alexandra", "bartholomew", "cassiopeia", "dimitrios", "evangeline"]
+    others = [socketio.Client() for _ in names]  # a presence list too long for one line
+    try:
+        for client, name in zip(others, names):
+            client.connect(server.url, auth={"name": name}, wait_timeout=5)
+        tab = open_tab(server, viewport={"width": 380, "height": 640})
+        expect(tab.page.locator("#presence")).to_contain_text("evangeline")
+        tab.page.wait_for_function(NEWEST_MESSAGE_IN_VIEW)
+        send_from_python(server, ["the newest"])
+        expect(tab.messages().last.locator("p")).to_have_text("the newest")
+        tab.page.wait_for_function(NEWEST_MESSAGE_IN_VIEW)
+    finally:
+        disconnect_all(others)
+
+
+def test_sending_without_a_name_asks_for_one_and_sends_nothing(start_server, open_tab):
+    server = start_server()
+    tab = open_tab(server)
+    expect(tab.status()).to_have_text("online")
+    tab.send("hola")
+    expect(tab.page.locator("#send-error")).to_have_text("Type your name first")
+    expect(tab.page.locator("#send-error")).to_be_visible()
+    expect(tab.page.locator("#name")).to_be_focused()
+    expect(tab.page.locator("#text")).to_have_value("hola")  # kept for when the name is there
+    tab.page.fill("#name", "ana")
+    tab.page.press("#name", "Enter")  # sends the kept text under the new name
+    expect(tab.messages("hola").locator("strong")).to_have_text("ana")
+    expect(tab.page.locator("#send-error")).to_have_text("")
+    assert messages_saved(server) == ["hola"]  # once: the first Enter sent nothing
