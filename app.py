@@ -1,12 +1,10 @@
 """Chat Live: a live chat server in one Flask module.
 
 Run it with `python app.py`, then open http://127.0.0.1:5000/ (the chat) and /docs/ (the API docs).
-Nothing needs setting up; these environment variables change the defaults (see README.md):
-HOST, PORT, DATABASE_URL, SECRET_KEY, JWT_SECRET_KEY, JWT_EXPIRES_MINUTES, AUTH_REQUIRED,
-MESSAGE_QUEUE, CORS_ORIGINS, MAX_MESSAGE_LENGTH, RATE_LIMIT_BURST, RATE_LIMIT_PER_SECOND, ASYNC_MODE.
+Nothing needs setting up; environment variables change the defaults (README.md lists them all).
 """
 
-# --- Step 1: install and start: configuration --------------------------------------------------
+# --- Step 1: install and start ------------------------------------------------------------------
 import os
 
 # `python app.py` serves with eventlet; anything else that loads this file (`flask run`, gunicorn,
@@ -21,141 +19,13 @@ if __name__ == "__main__" and ASYNC_MODE == "eventlet":
 
     eventlet.monkey_patch()  # before anything else imports the standard library's sockets
 
-import gc
 import logging
-import re
-import secrets
-import socket
-import sqlite3
-import threading
-import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 
-import click
-from flasgger import Swagger
-from flask import Flask, abort, render_template, request
-from flask.sessions import SecureCookieSessionInterface
-from flask_jwt_extended import (JWTManager, create_access_token, decode_token, get_jwt_identity,
-                                verify_jwt_in_request)
-from flask_socketio import ConnectionRefusedError, SocketIO, emit, join_room
-from flask_sqlalchemy import SQLAlchemy
-from jwt import ExpiredSignatureError
-from sqlalchemy import event, insert
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from werkzeug.exceptions import HTTPException
-from werkzeug.security import check_password_hash, generate_password_hash
-from werkzeug.serving import WSGIRequestHandler
+from flask import Flask
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 log = logging.getLogger("chat")
-
-
-def env_flag(name):
-    """True when an environment variable says yes (true, 1, yes, on)."""
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def secret_key(name):
-    """A signing key: the environment variable `name`, else one made at the first start and kept in
-    the instance folder (only this user may read it), so tokens survive a restart."""
-    if os.environ.get(name):
-        return os.environ[name]
-    path = os.path.join(app.instance_path, name.lower())
-    if not os.path.exists(path):
-        try:
-            os.makedirs(app.instance_path, exist_ok=True)
-            draft = f"{path}.{os.getpid()}"
-            with open(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
-                file.write(secrets.token_hex(32))
-            try:
-                os.link(draft, path)  # atomic: when two servers start at once, the first key wins
-            except FileExistsError:
-                pass
-            finally:
-                os.remove(draft)
-        except OSError as error:  # a read-only folder, say: serve anyway, with keys that die with us
-            log.warning("cannot keep %s in %s (%s): tokens die with this process", name, path, error)
-            return secrets.token_hex(32)
-    with open(path) as file:
-        return file.read().strip()
-
-
-def cors_origins():
-    """CORS_ORIGINS as "*" or a list of origins such as ["http://school.example"]."""
-    value = os.environ.get("CORS_ORIGINS", "").strip()
-    origins = [origin.strip().rstrip("/") for origin in value.split(",")]
-    return "*" if value == "*" else [origin for origin in origins if origin]
-
-
 app = Flask(__name__)
-app.config.update(
-    # A relative SQLite path lives in Flask's instance folder (created for us).
-    SQLALCHEMY_DATABASE_URI=os.environ.get("DATABASE_URL", "sqlite:///chat.db"),
-    SECRET_KEY=secret_key("SECRET_KEY"),
-    JWT_SECRET_KEY=secret_key("JWT_SECRET_KEY"),
-    JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=float(os.environ.get("JWT_EXPIRES_MINUTES", "60"))),
-    AUTH_REQUIRED=env_flag("AUTH_REQUIRED"),
-    CORS_ORIGINS=cors_origins(),
-    MAX_MESSAGE_LENGTH=int(os.environ.get("MAX_MESSAGE_LENGTH", "1000")),
-    RATE_LIMIT_BURST=int(os.environ.get("RATE_LIMIT_BURST", "10")),
-    RATE_LIMIT_PER_SECOND=float(os.environ.get("RATE_LIMIT_PER_SECOND", "5")),
-    MAX_CONTENT_LENGTH=16 * 1024,  # REST bodies are tiny JSON objects; refuse bigger ones (413)
-)
-MAX_AUTHOR_LENGTH = 32
-MAX_SOCKET_PACKET = 64 * 1024  # bytes; a bigger Socket.IO frame closes that connection
-
-
-def origin_allowed(origin, environ):
-    """May a browser page from `origin` use this server? Its own pages always may; other sites
-    only when CORS_ORIGINS lists them. Used for REST requests and Socket.IO handshakes alike."""
-    allowed = app.config["CORS_ORIGINS"]
-    if not origin:
-        return True  # not sent by a browser page (Postman, scripts): CORS does not apply
-    return origin.split("://")[-1] == environ.get("HTTP_HOST") or allowed == "*" or origin in allowed
-
-# --- Step 2: structure: the app's parts, errors and headers -------------------------------------
-db = SQLAlchemy(app)
-jwt = JWTManager(app)
-socketio = SocketIO(app, async_mode=ASYNC_MODE, cors_allowed_origins=origin_allowed,
-                    max_http_buffer_size=MAX_SOCKET_PACKET,
-                    message_queue=os.environ.get("MESSAGE_QUEUE"))
-
-
-def websocket_upgrades(wsgi_app):
-    """Check websocket upgrades before the Socket.IO server sees them.
-
-    A broken handshake (no key) would crash the websocket library and answer a 500, so it gets a
-    JSON 400 here. Compression is turned off, as Node's socket.io does: compressing each small chat
-    frame once per client halved the broadcast rate and kept ~90 KB per connection.
-    """
-    def middleware(environ, start_response):
-        upgrade = environ.get("HTTP_UPGRADE", "").lower() == "websocket"
-        key = environ.get("HTTP_SEC_WEBSOCKET_KEY", "")
-        if upgrade and not (re.fullmatch(r"[A-Za-z0-9+/]{22}==", key)  # 16 bytes in base64
-                            and environ.get("HTTP_SEC_WEBSOCKET_VERSION") == "13"):
-            body = b'{"error":"bad websocket upgrade: needs Sec-WebSocket-Key, -Version: 13"}\n'
-            start_response("400 Bad Request", [("Content-Type", "application/json"),
-                                               ("Content-Length", str(len(body)))])
-            return [body]
-        environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
-        return wsgi_app(environ, start_response)
-    return middleware
-
-
-app.wsgi_app = websocket_upgrades(app.wsgi_app)
-
-
-class NoCookieSession(SecureCookieSessionInterface):
-    """Chat Live stores nothing in Flask's cookie session (logins are JWTs, step 6), but
-    Flask-SocketIO opens that session for every socket event: a tenth of each message's cost."""
-
-    def open_session(self, app, request):
-        return self.null_session_class()  # empty, and never saved as a cookie
-
-
-app.session_interface = NoCookieSession()
 
 
 @app.get("/")
@@ -167,10 +37,44 @@ def index():
     produces: [text/html]
     responses: {200: {description: An HTML page that chats over Socket.IO}}
     """
-    page = render_template("index.html", auth_required=app.config["AUTH_REQUIRED"])
+    page = render_template("index.html")
     # Only our own files may run here, so a message that sneaks in HTML can never run a script.
     return page, {"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
                                              "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"}
+
+
+def main():
+    """Serve on HOST:PORT until Ctrl+C."""
+    host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "5000"))
+    raise_open_file_limit()  # a class of 2,000 needs 2,000 connections
+    # What is loaded now lives as long as the server: spare the garbage collector from scanning it
+    # again at every full collection (those paused every chat for 20-100 ms).
+    gc.freeze()
+    if ASYNC_MODE == "eventlet":
+        log.info("serving with eventlet, which is in maintenance mode; ASYNC_MODE=threading is the "
+                 "alternative")
+    print(f"Chat Live: chat page http://{host}:{port}/  API docs http://{host}:{port}/docs/", flush=True)
+    if ASYNC_MODE == "eventlet":
+        import eventlet.wsgi
+
+        # backlog: a class connecting at once overflows the default 50 (each drop costs 1 s).
+        # reuse_port=False: a second server on the same port fails instead of taking half the clients.
+        listener = eventlet.listen((host, port), backlog=1024, reuse_port=False)
+        # Send small packets at once: without TCP_NODELAY each ack waits ~40 ms for the
+        # client's delayed ACK. Linux copies this option to every accepted connection.
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # max_size: each open websocket holds one of eventlet's "requests" (1,024 by default).
+        # debug=False: a request that breaks gets no Python traceback in its answer.
+        eventlet.wsgi.server(listener, app, log_output=False, max_size=10_000, debug=False)
+    else:
+        # Werkzeug's development server; its line per request would bury the chat's own log.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        app.run(host, port, request_handler=NoDelayRequestHandler)
+
+
+# --- Step 2: structure: one module, and errors as JSON ------------------------------------------
+from flask import request
+from werkzeug.exceptions import HTTPException
 
 
 @app.errorhandler(HTTPException)
@@ -189,67 +93,8 @@ def unexpected_error(error):
     return {"error": "internal server error"}, 500
 
 
-@app.before_request
-def refuse_foreign_origins():
-    """A page on another site may not use this API from its visitors' browsers."""
-    origin = request.headers.get("Origin")
-    if not origin_allowed(origin, request.environ):
-        abort(403, f"origin {origin} is not allowed: add it to CORS_ORIGINS")
-
-
-@app.before_request
-def accept_bearer_in_any_case():
-    """"bearer" and "BEARER" name the same scheme as "Bearer" (RFC 7235); flask-jwt-extended
-    knows only "Bearer", so tell it that."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and scheme != "Bearer":
-        request.environ["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-
-
-@app.after_request
-def security_headers(response):
-    """Headers that stop browsers from guessing content types or leaking our URLs elsewhere."""
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
-    origin = request.headers.get("Origin")
-    if origin:
-        response.headers["Vary"] = "Origin"  # the answer depends on who asks
-    if origin and app.config["CORS_ORIGINS"] and origin_allowed(origin, request.environ):
-        response.headers["Access-Control-Allow-Origin"] = origin  # lets that site's page read it
-        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
-    return response
-
-
 # --- Step 3: documentation with Flasgger at /docs/ ----------------------------------------------
-SOCKET_EVENTS = """
-Live chat runs over **Socket.IO** (protocol v5, JS client 4.x) on this same server. Swagger cannot
-describe events, so here they are:
-
-| direction | event | payload | answer |
-|---|---|---|---|
-| client → server | `event_message` | `{"text": "hola", "author": "ana"}` | ack `{"ok": true, "message": Message}` or `{"ok": false, "error": "..."}` |
-| server → everyone | `new_message` | `Message` | sent only after the message is saved |
-| server → sender | `message_error` | `{"error": "..."}` | invalid payload, too long, rate limited, database down |
-| server → everyone | `presence` | `{"online": 2, "users": ["ana", "bea"]}` | after connects and disconnects (at most 5 a second; with MESSAGE_QUEUE, per server process) |
-
-Connect with an optional handshake `auth` object `{"name": "ana", "token": "<JWT>"}`. When the server
-requires login (`AUTH_REQUIRED=true`) the token is required, in `auth`, an `Authorization: Bearer` header
-or a `?token=` query; a refused connection's `connect_error` says why (missing, invalid, expired token).
-Limits: text 1-MAX_MESSAGE_LENGTH (default 1000) characters, author 1-32, a burst of RATE_LIMIT_BURST
-(10) messages then RATE_LIMIT_PER_SECOND (5) per second per connection, Socket.IO frames up to 64 KB.
-"""
-
-MESSAGE_SCHEMA = {
-    "type": "object",
-    "required": ["id", "author", "text", "created_at"],
-    "properties": {
-        "id": {"type": "integer", "example": 17},
-        "author": {"type": "string", "minLength": 1, "maxLength": MAX_AUTHOR_LENGTH, "example": "ana"},
-        "text": {"type": "string", "minLength": 1, "example": "hola"},
-        "created_at": {"type": "string", "format": "date-time",
-                       "example": "2026-11-24T20:15:03.123456Z"},
-    },
-}
+from flasgger import Swagger
 
 swagger = Swagger(app, config={
     **Swagger.DEFAULT_CONFIG,
@@ -258,24 +103,45 @@ swagger = Swagger(app, config={
     "auth": {},  # the page writes this into its JavaScript: without it, `None` (a ReferenceError)
 }, template={
     "swagger": "2.0",
-    "info": {"title": "Chat Live", "version": "1.0", "description": SOCKET_EVENTS},
+    "info": {"title": "Chat Live", "version": "1.0", "description": "A live chat over REST and Socket.IO."},
     "definitions": {
-        "Message": MESSAGE_SCHEMA,
         "Error": {"type": "object", "required": ["error"],
                   "properties": {"error": {"type": "string",
-                                                "example": "limit must be a whole number from 1 to 200"}}},
-        "Credentials": {"type": "object", "required": ["username", "password"], "properties": {
-            "username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,32}$", "example": "ana"},
-            "password": {"type": "string", "minLength": 8, "maxLength": 128, "example": "correct horse"}}},
-        "User": {"type": "object", "required": ["id", "username"], "properties": {
-            "id": {"type": "integer", "example": 1}, "username": {"type": "string", "example": "ana"}}},
+                                           "example": "limit must be a whole number from 1 to 200"}}},
     },
-    # The "Authorize" button: paste "Bearer <token>" from POST /auth/login.
+    # The "Authorize" button (step 6): paste "Bearer <token>" from POST /auth/login.
     "securityDefinitions": {"Bearer": {"type": "apiKey", "name": "Authorization", "in": "header"}},
 })
 
 
 # --- Step 4: the Socket.IO gateway --------------------------------------------------------------
+import re
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from flask import render_template
+from flask_socketio import ConnectionRefusedError, SocketIO, emit
+
+def origin_allowed(origin, environ):
+    """May a browser page from `origin` use this server? Its own pages always may; other sites
+    only when CORS_ORIGINS lists them. Used for REST requests and Socket.IO handshakes alike."""
+    allowed = app.config["CORS_ORIGINS"]
+    if not origin:
+        return True  # not sent by a browser page (Postman, scripts): CORS does not apply
+    return origin.split("://")[-1] == environ.get("HTTP_HOST") or allowed == "*" or origin in allowed
+
+
+MAX_SOCKET_PACKET = 64 * 1024  # bytes; a bigger Socket.IO frame closes that connection
+# The same origin rule as REST; frames over 64 KB close the connection; with MESSAGE_QUEUE set,
+# every process hears the broadcasts of the others (step 9).
+socketio = SocketIO(app, async_mode=ASYNC_MODE, cors_allowed_origins=origin_allowed,
+                    max_http_buffer_size=MAX_SOCKET_PACKET,
+                    message_queue=os.environ.get("MESSAGE_QUEUE"))
+app.config.update(MAX_MESSAGE_LENGTH=int(os.environ.get("MAX_MESSAGE_LENGTH", "1000")))
+MAX_AUTHOR_LENGTH = 32
+
+
 class Refused(Exception):
     """Input the server will not take (a message, a handshake name); the text says why."""
 
@@ -283,17 +149,15 @@ class Refused(Exception):
 @dataclass
 class Connection:
     """What the server remembers about one open Socket.IO connection."""
-    username: str | None  # from a valid JWT (step 6)
-    name: str | None      # the self-chosen handshake name of an anonymous client
-    allowance: float      # messages it may send right now: the rate limit's bucket
-    allowance_at: float   # when the allowance was last topped up
+    username: str | None     # from a valid JWT (step 6)
+    name: str | None         # the self-chosen handshake name of an anonymous client
+    allowance: float = 0     # messages it may send right now: the rate limit's bucket (step 8)
+    allowance_at: float = 0  # when the allowance was last topped up: never, so it starts full
 
 
 connections = {}  # Socket.IO sid -> Connection, for this server process
 presence_pending = False
 one_message_at_a_time = threading.Lock()
-# With several processes (MESSAGE_QUEUE), each counts its own clients: this room holds them.
-THIS_PROCESS = f"process-{secrets.token_hex(8)}"
 
 
 @socketio.on("connect")
@@ -307,9 +171,8 @@ def on_connect(auth):
         name = None if auth.get("name") is None else clean_name(auth["name"], "name")
     except Refused as error:
         raise ConnectionRefusedError(str(error))
-    connections[request.sid] = Connection(username, name, app.config["RATE_LIMIT_BURST"],
-                                          time.monotonic())
-    join_room(THIS_PROCESS)
+    connections[request.sid] = Connection(username, name)
+    join_room(THIS_PROCESS)  # step 9
     log.info("connect %s as %s, %d online", request.sid, username or name, len(connections))
     presence_changed()
 
@@ -350,26 +213,13 @@ def on_event_message(data=None, *_extra):  # a client may send no payload, or se
             connection = connections[request.sid]
             spend_allowance(connection)
             author, text = check_message(data, connection)
-            message = save_message(author, text)  # step 5
+            message = save_message(author, text)
             # Saved first, broadcast second: nobody ever sees a message the database does not hold.
             socketio.emit("new_message", message)
     except Refused as error:
         emit("message_error", {"error": str(error)})  # to the sender alone
         return {"ok": False, "error": str(error)}
     return {"ok": True, "message": message}  # the acknowledgement, if the client asked for one
-
-
-def spend_allowance(connection):
-    """The rate limit: RATE_LIMIT_BURST messages at once, then RATE_LIMIT_PER_SECOND a second."""
-    burst, per_second = app.config["RATE_LIMIT_BURST"], app.config["RATE_LIMIT_PER_SECOND"]
-    if not burst or not per_second:
-        return  # 0 turns the limit off (benchmarks)
-    now = time.monotonic()
-    topped_up = connection.allowance + (now - connection.allowance_at) * per_second
-    connection.allowance, connection.allowance_at = min(burst, topped_up), now
-    if connection.allowance < 1:
-        raise Refused("rate limit exceeded")
-    connection.allowance -= 1
 
 
 def check_message(data, connection):
@@ -410,6 +260,19 @@ def clean_name(value, field):
 
 
 # --- Step 5: the database: messages, history and health -----------------------------------------
+import sqlite3
+
+from flask import abort
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+# A relative SQLite path lives in Flask's instance folder (created for us).
+app.config.update(SQLALCHEMY_DATABASE_URI=os.environ.get("DATABASE_URL", "sqlite:///chat.db"))
+db = SQLAlchemy(app)
+
+
 def utc_now():
     """The current time in UTC, without tzinfo: SQLite would drop it anyway."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
@@ -435,10 +298,14 @@ def tune_sqlite(connection, _record):
         connection.execute("PRAGMA busy_timeout=500")  # short: under eventlet a wait pauses everyone
 
 
+with app.app_context():
+    db.create_all()  # creates only the tables that are missing
+
+
 def save_message(author, text):
     """Insert and commit a message; return it as a dict. A database failure refuses the message."""
     # A plain INSERT, not db.session.add(): the session's bookkeeping was a third of the cost of
-    # each message (README.md, Performance). Reading history still goes through the session.
+    # each message (tutorial step 7). Reading history still goes through the session.
     row = {"author": author, "text": text, "created_at": utc_now()}
     try:
         with db.engine.begin() as connection:  # commits at the end, rolls back on an error
@@ -447,6 +314,37 @@ def save_message(author, text):
         log.exception("could not save a message")
         raise Refused("database unavailable: message not saved, try again")
     return Message(id=result.inserted_primary_key[0], **row).to_dict()
+
+
+SOCKET_EVENTS = """
+Live chat runs over **Socket.IO** (protocol v5, JS client 4.x) on this same server. Swagger cannot
+describe events, so here they are:
+
+| direction | event | payload | answer |
+|---|---|---|---|
+| client → server | `event_message` | `{"text": "hola", "author": "ana"}` | ack `{"ok": true, "message": Message}` or `{"ok": false, "error": "..."}` |
+| server → everyone | `new_message` | `Message` | sent only after the message is saved |
+| server → sender | `message_error` | `{"error": "..."}` | invalid payload, too long, rate limited, database down |
+| server → everyone | `presence` | `{"online": 2, "users": ["ana", "bea"]}` | after connects and disconnects (at most 5 a second; with MESSAGE_QUEUE, per server process) |
+
+Connect with an optional handshake `auth` object `{"name": "ana"}`: the name others see in `presence`,
+and the author of messages that name none. A refused connection's `connect_error` says why (a bad
+name). Text: 1-MAX_MESSAGE_LENGTH (default 1000) characters, author: 1-32.
+"""
+
+MESSAGE_SCHEMA = {
+    "type": "object",
+    "required": ["id", "author", "text", "created_at"],
+    "properties": {
+        "id": {"type": "integer", "example": 17},
+        "author": {"type": "string", "minLength": 1, "maxLength": MAX_AUTHOR_LENGTH, "example": "ana"},
+        "text": {"type": "string", "minLength": 1, "example": "hola"},
+        "created_at": {"type": "string", "format": "date-time",
+                       "example": "2026-11-24T20:15:03.123456Z"},
+    },
+}
+swagger.template["info"]["description"] = SOCKET_EVENTS
+swagger.template["definitions"]["Message"] = MESSAGE_SCHEMA
 
 
 def int_arg(name, default, low, high):
@@ -483,10 +381,8 @@ def get_messages():
         examples:
           application/json: [{id: 17, author: ana, text: hola, created_at: "2026-11-24T20:15:03.123456Z"}]
       400: {description: A bad parameter, schema: {$ref: "#/definitions/Error"}}
-      401: {description: "Login required (AUTH_REQUIRED=true)", schema: {$ref: "#/definitions/Error"}}
+      401: {description: "Login required (AUTH_REQUIRED=true, step 6)", schema: {$ref: "#/definitions/Error"}}
     """
-    if app.config["AUTH_REQUIRED"]:
-        verify_jwt_in_request()
     limit = int_arg("limit", 50, 1, 200)
     before = int_arg("before", None, 0, MAX_ID)
     after = int_arg("after", None, 0, MAX_ID)
@@ -525,11 +421,64 @@ def health():
 
 
 # --- Step 6: optional login with JWT ------------------------------------------------------------
+import secrets
+from datetime import timedelta
+
+from flask_jwt_extended import (JWTManager, create_access_token, decode_token, get_jwt_identity,
+                                verify_jwt_in_request)
+from jwt import ExpiredSignatureError
+from sqlalchemy.exc import IntegrityError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+
+def env_flag(name):
+    """True when an environment variable says yes (true, 1, yes, on)."""
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def secret_key(name):
+    """A signing key: the environment variable `name`, else one made at the first start and kept in
+    the instance folder (only this user may read it), so tokens survive a restart."""
+    if os.environ.get(name):
+        return os.environ[name]
+    path = os.path.join(app.instance_path, name.lower())
+    if not os.path.exists(path):
+        try:
+            os.makedirs(app.instance_path, exist_ok=True)
+            draft = f"{path}.{os.getpid()}"
+            with open(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
+                file.write(secrets.token_hex(32))
+            try:
+                os.link(draft, path)  # atomic: when two servers start at once, the first key wins
+            except FileExistsError:
+                pass
+            finally:
+                os.remove(draft)
+        except OSError as error:  # a read-only folder, say: serve anyway, with keys that die with us
+            log.warning("cannot keep %s in %s (%s): tokens die with this process", name, path, error)
+            return secrets.token_hex(32)
+    with open(path) as file:
+        return file.read().strip()
+
+
+app.config.update(
+    SECRET_KEY=secret_key("SECRET_KEY"),
+    JWT_SECRET_KEY=secret_key("JWT_SECRET_KEY"),
+    JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=float(os.environ.get("JWT_EXPIRES_MINUTES", "60"))),
+    AUTH_REQUIRED=env_flag("AUTH_REQUIRED"),
+)
+jwt = JWTManager(app)
+
+
 class User(db.Model):
     id = db.Column(db.Integer, primary_key=True)
     username = db.Column(db.String(MAX_AUTHOR_LENGTH), unique=True, nullable=False)
     password_hash = db.Column(db.String(256), nullable=False)  # never the password itself
     created_at = db.Column(db.DateTime, nullable=False, default=utc_now)
+
+
+with app.app_context():
+    db.create_all()  # the user table is new
 
 
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")
@@ -631,6 +580,28 @@ def token_expired(_header, _payload):
     return {"error": "expired token: log in again"}, 401
 
 
+@app.before_request
+def accept_bearer_in_any_case():
+    """"bearer" and "BEARER" name the same scheme as "Bearer" (RFC 7235); flask-jwt-extended
+    knows only "Bearer", so tell it that."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and scheme != "Bearer":
+        request.environ["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+
+
+@app.before_request
+def require_login():
+    """With AUTH_REQUIRED=true, reading the history needs a valid token (the seed's guard)."""
+    if app.config["AUTH_REQUIRED"] and request.endpoint == "get_messages":
+        verify_jwt_in_request()
+
+
+@app.context_processor
+def page_settings():
+    """What templates/index.html needs to know: whether it must show a login form."""
+    return {"auth_required": app.config["AUTH_REQUIRED"]}
+
+
 def find_token(auth):
     """A socket's JWT: handshake auth {"token"}, an Authorization header, or ?token= (Postman)."""
     scheme, _, header_token = request.headers.get("Authorization", "").partition(" ")
@@ -654,32 +625,62 @@ def read_token(token):
     return username, None
 
 
-# --- Start the server, or run a command ---------------------------------------------------------
-with app.app_context():
-    db.create_all()  # creates only the tables that are missing
+swagger.template["definitions"].update({
+    "Credentials": {"type": "object", "required": ["username", "password"], "properties": {
+        "username": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,32}$", "example": "ana"},
+        "password": {"type": "string", "minLength": 8, "maxLength": 128, "example": "correct horse"}}},
+    "User": {"type": "object", "required": ["id", "username"], "properties": {
+        "id": {"type": "integer", "example": 1}, "username": {"type": "string", "example": "ana"}}},
+})
+swagger.template["info"]["description"] += """
+When the server requires login (`AUTH_REQUIRED=true`) the handshake needs a token: `{"token": "<JWT>"}`
+in `auth`, an `Authorization: Bearer` header or a `?token=` query; a refused connection's
+`connect_error` says why (missing, invalid, expired token). A token sets the author of every message.
+"""
 
 
-@app.cli.command("init-db")
-def init_db():
-    """Create the tables (`python app.py` does this too): flask --app app init-db"""
-    db.create_all()
-    print("tables ready in", db.engine.url.render_as_string(hide_password=True))
+# --- Step 7: make it fast -----------------------------------------------------------------------
+import gc
+import socket
+
+from flask.sessions import SecureCookieSessionInterface
+from sqlalchemy import insert
+from werkzeug.serving import WSGIRequestHandler
 
 
-@app.cli.command("announce")
-@click.argument("text")
-def announce(text):
-    """Save TEXT from "system" and broadcast it: flask --app app announce "TEXT"
+class NoCookieSession(SecureCookieSessionInterface):
+    """Chat Live stores nothing in Flask's cookie session (logins are JWTs, step 6), but
+    Flask-SocketIO opens that session for every socket event: a tenth of each message's cost."""
 
-    This runs outside the server, so the broadcast reaches clients only through MESSAGE_QUEUE.
+    def open_session(self, app, request):
+        return self.null_session_class()  # empty, and never saved as a cookie
+
+
+app.session_interface = NoCookieSession()
+
+
+def websocket_upgrades(wsgi_app):
+    """Check websocket upgrades before the Socket.IO server sees them.
+
+    A broken handshake (no key) would crash the websocket library and answer a 500, so it gets a
+    JSON 400 here. Compression is turned off, as Node's socket.io does: compressing each small chat
+    frame once per client halved the broadcast rate and kept ~90 KB per connection.
     """
-    try:
-        message = save_message("system", clean_text(text, "text", app.config["MAX_MESSAGE_LENGTH"]))
-    except Refused as error:
-        raise click.ClickException(str(error))
-    socketio.emit("new_message", message)
-    print(f"saved message {message['id']}", "and broadcast it" if os.environ.get("MESSAGE_QUEUE") else
-          "(set MESSAGE_QUEUE to broadcast it to running servers)")
+    def middleware(environ, start_response):
+        upgrade = environ.get("HTTP_UPGRADE", "").lower() == "websocket"
+        key = environ.get("HTTP_SEC_WEBSOCKET_KEY", "")
+        if upgrade and not (re.fullmatch(r"[A-Za-z0-9+/]{22}==", key)  # 16 bytes in base64
+                            and environ.get("HTTP_SEC_WEBSOCKET_VERSION") == "13"):
+            body = b'{"error":"bad websocket upgrade: needs Sec-WebSocket-Key, -Version: 13"}\n'
+            start_response("400 Bad Request", [("Content-Type", "application/json"),
+                                               ("Content-Length", str(len(body)))])
+            return [body]
+        environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
+        return wsgi_app(environ, start_response)
+    return middleware
+
+
+app.wsgi_app = websocket_upgrades(app.wsgi_app)
 
 
 class NoDelayRequestHandler(WSGIRequestHandler):
@@ -704,34 +705,96 @@ def raise_open_file_limit(wanted=10_000):
             log.warning("could not raise the open-file limit from %d: %s", soft, error)
 
 
-def main():
-    host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "5000"))
-    raise_open_file_limit()  # a class of 2,000 needs 2,000 connections
-    # What is loaded now lives as long as the server: spare the garbage collector from scanning it
-    # again at every full collection (those paused every chat for 20-100 ms).
-    gc.freeze()
-    if ASYNC_MODE == "eventlet":
-        log.info("serving with eventlet, which is in maintenance mode; ASYNC_MODE=threading is the "
-                 "alternative")
-    print(f"Chat Live: chat page http://{host}:{port}/  API docs http://{host}:{port}/docs/", flush=True)
-    if ASYNC_MODE == "eventlet":
-        import eventlet.wsgi
+# --- Step 8: make it safe -----------------------------------------------------------------------
+import time
 
-        # backlog: a class connecting at once overflows the default 50 (each drop costs 1 s).
-        # reuse_port=False: a second server on the same port fails instead of taking half the clients.
-        listener = eventlet.listen((host, port), backlog=1024, reuse_port=False)
-        # Send small packets at once: without TCP_NODELAY each ack waits ~40 ms for the
-        # client's delayed ACK. Linux copies this option to every accepted connection.
-        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        # max_size: each open websocket holds one of eventlet's "requests" (1,024 by default).
-        # debug=False: a request that breaks (a bad websocket upgrade) gets no traceback in its answer.
-        eventlet.wsgi.server(listener, app, log_output=False, max_size=10_000, debug=False)
-    else:
-        # Werkzeug's development server is fine for a classroom. Its request log is silenced
-        # because it would print ?token= query strings (step 6) into the log.
-        logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
-        socketio.run(app, host, port, allow_unsafe_werkzeug=True, log_output=False,
-                     request_handler=NoDelayRequestHandler)
+
+def cors_origins():
+    """CORS_ORIGINS as "*" or a list of origins such as ["http://school.example"]."""
+    value = os.environ.get("CORS_ORIGINS", "").strip()
+    origins = [origin.strip().rstrip("/") for origin in value.split(",")]
+    return "*" if value == "*" else [origin for origin in origins if origin]
+
+
+app.config.update(
+    CORS_ORIGINS=cors_origins(),
+    MAX_CONTENT_LENGTH=16 * 1024,  # REST bodies are tiny JSON objects; refuse bigger ones (413)
+    RATE_LIMIT_BURST=int(os.environ.get("RATE_LIMIT_BURST", "10")),
+    RATE_LIMIT_PER_SECOND=float(os.environ.get("RATE_LIMIT_PER_SECOND", "5")),
+)
+
+
+@app.before_request
+def refuse_foreign_origins():
+    """A page on another site may not use this API from its visitors' browsers."""
+    origin = request.headers.get("Origin")
+    if not origin_allowed(origin, request.environ):
+        abort(403, f"origin {origin} is not allowed: add it to CORS_ORIGINS")
+
+
+@app.after_request
+def security_headers(response):
+    """Headers that stop browsers from guessing content types or leaking our URLs elsewhere."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    origin = request.headers.get("Origin")
+    if origin:
+        response.headers["Vary"] = "Origin"  # the answer depends on who asks
+    if origin and app.config["CORS_ORIGINS"] and origin_allowed(origin, request.environ):
+        response.headers["Access-Control-Allow-Origin"] = origin  # lets that site's page read it
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+    return response
+
+
+def spend_allowance(connection):
+    """The rate limit: RATE_LIMIT_BURST messages at once, then RATE_LIMIT_PER_SECOND a second."""
+    burst, per_second = app.config["RATE_LIMIT_BURST"], app.config["RATE_LIMIT_PER_SECOND"]
+    if not burst or not per_second:
+        return  # 0 turns the limit off (benchmarks)
+    now = time.monotonic()
+    topped_up = connection.allowance + (now - connection.allowance_at) * per_second
+    connection.allowance, connection.allowance_at = min(burst, topped_up), now
+    if connection.allowance < 1:
+        raise Refused("rate limit exceeded")
+    connection.allowance -= 1
+
+
+swagger.template["info"]["description"] += """
+Limits: a burst of RATE_LIMIT_BURST (10) messages then RATE_LIMIT_PER_SECOND (5) per second per
+connection, Socket.IO frames up to 64 KB, REST bodies up to 16 KB. Pages of other sites may connect only
+when CORS_ORIGINS lists them.
+"""
+
+
+# --- Step 9: several processes ------------------------------------------------------------------
+import click
+from flask_socketio import join_room
+
+# With several processes (MESSAGE_QUEUE), each counts its own clients: this room holds them.
+THIS_PROCESS = f"process-{secrets.token_hex(8)}"
+
+
+@app.cli.command("init-db")
+def init_db():
+    """Create the tables (`python app.py` does this too): flask --app app init-db"""
+    db.create_all()
+    print("tables ready in", db.engine.url.render_as_string(hide_password=True))
+
+
+@app.cli.command("announce")
+@click.argument("text")
+def announce(text):
+    """Save TEXT from "system" and broadcast it: flask --app app announce "TEXT"
+
+    This runs outside the server, so the broadcast reaches clients only through MESSAGE_QUEUE.
+    """
+    try:
+        message = save_message("system", clean_text(text, "text", app.config["MAX_MESSAGE_LENGTH"]))
+    except Refused as error:
+        raise click.ClickException(str(error))
+    socketio.emit("new_message", message)
+    print(f"saved message {message['id']}", "and broadcast it" if os.environ.get("MESSAGE_QUEUE") else
+          "(set MESSAGE_QUEUE to broadcast it to running servers)")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
 """Step 5: the database. Every message saved before it is broadcast; history over GET /messages."""
 import re
 import sqlite3
+import sys
+import time
 
 import pytest
 import requests
+import socketio
 from sqlalchemy.exc import OperationalError
 
 import app as chat
@@ -137,7 +140,90 @@ def test_history_survives_a_restart(start_server, async_mode):
     assert requests.get(again.url + "/messages", timeout=WAIT).json() == [a["message"] for a in acks]
 
 
-def test_the_sqlite_database_runs_in_wal_mode(app):
-    with app.app_context():
-        assert chat.db.session.execute(chat.db.text("PRAGMA journal_mode")).scalar() == "wal"
-        assert chat.db.session.execute(chat.db.text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+def test_error_bodies_are_json_in_the_same_style_as_successes(client):
+    """One JSON style: compact, ending in a newline, for errors as for answers."""
+    ok, error = client.get("/health"), client.get("/messages?limit=abc")
+    assert ok.data == b'{"status":"ok"}\n'
+    assert error.data == b'{"error":"limit must be a whole number from 1 to 200"}\n'
+    assert client.get("/no-such-page").data.endswith(b'"}\n')
+
+
+def test_a_database_error_in_history_is_json_not_a_crash(client, monkeypatch):
+    def locked(*args, **kwargs):
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(chat.db.session, "scalars", locked)
+    assert client.get("/messages").status_code == 500
+    monkeypatch.undo()
+    assert client.get("/messages").status_code == 200  # and the next request is fine
+
+
+def test_messages_parameters_carry_their_bounds(spec):
+    params = {p["name"]: p for p in spec["paths"]["/messages"]["get"]["parameters"]}
+    assert (params["limit"]["minimum"], params["limit"]["maximum"], params["limit"]["default"]) == (1, 200, 50)
+    assert params["before"]["type"] == params["after"]["type"] == "integer"
+    assert params["before"]["minimum"] == 0
+
+
+def test_try_it_out_example_works(client, spec):
+    # What Swagger UI sends with the documented defaults.
+    limit = {p["name"]: p for p in spec["paths"]["/messages"]["get"]["parameters"]}["limit"]["default"]
+    assert client.get(f"/messages?limit={limit}").status_code == 200
+
+
+def test_the_error_example_is_what_the_server_says(client, spec):
+    example = spec["definitions"]["Error"]["properties"]["error"]["example"]
+    assert client.get("/messages?limit=0").get_json() == {"error": example}
+
+
+def chat_between_two_clients(url):
+    """ana and bea connect over websocket; ana's message reaches both and the history."""
+    clients, received = [], []
+    try:
+        for name in ("ana", "bea"):
+            client = socketio.Client(reconnection=False)
+            client.on("new_message", lambda message, name=name: received.append((name, message)))
+            client.connect(url, auth={"name": name}, transports=["websocket"], wait_timeout=WAIT)
+            clients.append(client)
+        ack = clients[0].call("event_message", {"text": "hola"}, timeout=WAIT)
+        assert ack["ok"] is True, ack
+        wait_until(lambda: len(received) == 2)
+        assert sorted(received, key=lambda pair: pair[0]) == [("ana", ack["message"]), ("bea", ack["message"])]
+        assert requests.get(url + "/messages", timeout=WAIT).json()[-1] == ack["message"]
+        return clients[0]
+    finally:
+        for client in clients:
+            client.disconnect()
+
+
+FLASK_RUN = [sys.executable, "-m", "flask", "--app", "app", "run", "--port", "{port}"]
+
+
+def test_flask_run_chats_and_keeps_the_history_in_threading_mode(start_server, project_copy):
+    """`flask --app app run`, what every Flask user types: not a script, so threading mode."""
+    server = start_server(command=FLASK_RUN, cwd=project_copy)
+    chat_between_two_clients(server.url)
+
+
+def test_flask_run_debug_reloads_an_edited_app_py_and_chats_again(start_server, project_copy):
+    server = start_server(command=[*FLASK_RUN, "--debug"], cwd=project_copy)
+    chat_between_two_clients(server.url)
+    app_py = project_copy / "app.py"  # a student edits the code while the server runs
+    app_py.write_text(app_py.read_text().replace('"MAX_MESSAGE_LENGTH", "1000"', '"MAX_MESSAGE_LENGTH", "5"'))
+    wait_until(lambda: "Detected change in" in server.log() and server.log().count("Debugger PIN") == 2)
+    wait_until(server.answers)
+    client = socketio.Client(reconnection=False)
+    client.connect(server.url, auth={"name": "ana"}, transports=["websocket"], wait_timeout=WAIT)
+    try:  # the edited code is the one running
+        assert client.call("event_message", {"text": "too long"}, timeout=WAIT) == {
+            "ok": False, "error": "text is longer than 5 characters"}
+    finally:
+        client.disconnect()
+    chat_between_two_clients(server.url)
+
+
+def wait_until(condition, timeout=WAIT * 3):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)

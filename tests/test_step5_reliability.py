@@ -5,7 +5,6 @@ import sqlite3
 import threading
 import time
 
-import pytest
 import requests
 import socketio
 
@@ -137,41 +136,6 @@ def test_sql_injection_strings_are_just_text(start_server):
     assert ack["ok"] and ack["message"]["text"] == evil
     assert requests.get(server.url + "/messages?before=1%20OR%201=1", timeout=WAIT).status_code == 400
     assert [(m["author"], m["text"]) for m in all_history(server)] == [("x' OR '1'='1", evil)]
-    login = requests.post(server.url + "/auth/login", json={"username": "a' OR 1=1 --", "password": "x" * 8},
-                          timeout=WAIT)
-    assert login.status_code == 400
-
-
-def test_secrets_never_reach_the_log(start_server):
-    server = start_server(AUTH_REQUIRED="true")
-    password = "Sup3r-secret-pass"
-    credentials = {"username": "ana", "password": password}
-    requests.post(server.url + "/auth/register", json=credentials, timeout=WAIT)
-    token = requests.post(server.url + "/auth/login", json=credentials, timeout=WAIT).json()["access_token"]
-    requests.post(server.url + "/auth/login", json={"username": "ana", "password": "wrong-password"}, timeout=WAIT)
-    client = socketio.Client(reconnection=False)
-    client.connect(f"{server.url}?token={token}", transports=["polling"], wait_timeout=WAIT)
-    client.call("event_message", {"text": "hi"}, timeout=WAIT)
-    client.disconnect()
-    requests.get(f"{server.url}/messages?token={token}", headers={"Authorization": f"Bearer {token}"},
-                 timeout=WAIT)
-    server.stop()
-    log = server.log()
-    assert "connect" in log and "as ana" in log
-    for secret in (password, "wrong-password", token, token.split(".")[2]):
-        assert secret not in log
-
-
-@pytest.mark.parametrize("minutes", ["1", "0.05"])
-def test_the_token_lifetime_is_configurable(start_server, minutes):
-    import jwt as pyjwt
-
-    server = start_server(JWT_EXPIRES_MINUTES=minutes)
-    credentials = {"username": "ana", "password": "correct horse"}
-    requests.post(server.url + "/auth/register", json=credentials, timeout=WAIT)
-    token = requests.post(server.url + "/auth/login", json=credentials, timeout=WAIT).json()["access_token"]
-    claims = pyjwt.decode(token, options={"verify_signature": False})
-    assert claims["exp"] - claims["iat"] == int(float(minutes) * 60)
 
 
 def test_a_read_only_database_refuses_messages_then_chat_resumes(start_server, tmp_path):

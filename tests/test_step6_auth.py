@@ -1,8 +1,10 @@
 """Step 6: optional JWT login. Accounts, tokens, and who may connect when AUTH_REQUIRED is on."""
 import base64
 import json
+import stat
 from datetime import timedelta
 
+import jwt
 import jwt as pyjwt
 import pytest
 import requests
@@ -253,3 +255,111 @@ def test_the_bearer_scheme_is_case_insensitive_on_rest_and_sockets(client, conne
 def test_another_scheme_is_not_taken_for_bearer(client, auth_on):
     token = register_and_login(client)
     assert client.get("/auth/me", headers={"Authorization": f"Basic {token}"}).status_code == 401
+
+
+def test_keys_are_made_once_kept_private_and_tokens_survive_a_restart(start_server, project_copy):
+    server = start_server(AUTH_REQUIRED="true", cwd=project_copy, JWT_SECRET_KEY="")
+    credentials = {"username": "ana", "password": "correct horse"}
+    assert requests.post(server.url + "/auth/register", json=credentials, timeout=WAIT).status_code == 201
+    token = requests.post(server.url + "/auth/login", json=credentials, timeout=WAIT).json()["access_token"]
+    keys = {name: project_copy / "instance" / name for name in ("secret_key", "jwt_secret_key")}
+    for path in keys.values():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600  # only the server's user may read it
+        assert len(path.read_text()) == 64
+    assert keys["secret_key"].read_text() != keys["jwt_secret_key"].read_text()
+    kept = {name: path.read_text() for name, path in keys.items()}
+    server.stop()
+
+    again = start_server(port=server.port, AUTH_REQUIRED="true", cwd=project_copy,
+                         JWT_SECRET_KEY="")
+    assert {name: path.read_text() for name, path in keys.items()} == kept  # not made anew
+    me = requests.get(again.url + "/auth/me", headers={"Authorization": f"Bearer {token}"}, timeout=WAIT)
+    assert me.status_code == 200 and me.json()["username"] == "ana"
+    client = socketio.Client(reconnection=False)
+    client.connect(again.url, auth={"token": token}, transports=["websocket"], wait_timeout=WAIT)
+    try:
+        assert client.call("event_message", {"text": "still me"}, timeout=WAIT)["message"]["author"] == "ana"
+    finally:
+        client.disconnect()
+
+
+def test_keys_from_the_environment_win_over_the_kept_ones(start_server, project_copy):
+    key = "k" * 64
+    server = start_server(SECRET_KEY="s" * 64, JWT_SECRET_KEY=key, cwd=project_copy)
+    credentials = {"username": "bea", "password": "correct horse"}
+    requests.post(server.url + "/auth/register", json=credentials, timeout=WAIT).raise_for_status()
+    token = requests.post(server.url + "/auth/login", json=credentials, timeout=WAIT).json()["access_token"]
+    assert jwt.decode(token, key, algorithms=["HS256"])["sub"] == "bea"  # signed with the given key
+    assert not (project_copy / "instance" / "jwt_secret_key").exists()
+    assert not (project_copy / "instance" / "secret_key").exists()
+
+
+def test_secrets_never_reach_the_log(start_server):
+    server = start_server(AUTH_REQUIRED="true")
+    password = "Sup3r-secret-pass"
+    credentials = {"username": "ana", "password": password}
+    requests.post(server.url + "/auth/register", json=credentials, timeout=WAIT)
+    token = requests.post(server.url + "/auth/login", json=credentials, timeout=WAIT).json()["access_token"]
+    requests.post(server.url + "/auth/login", json={"username": "ana", "password": "wrong-password"}, timeout=WAIT)
+    client = socketio.Client(reconnection=False)
+    client.connect(f"{server.url}?token={token}", transports=["polling"], wait_timeout=WAIT)
+    client.call("event_message", {"text": "hi"}, timeout=WAIT)
+    client.disconnect()
+    requests.get(f"{server.url}/messages?token={token}", headers={"Authorization": f"Bearer {token}"},
+                 timeout=WAIT)
+    server.stop()
+    log = server.log()
+    assert "connect" in log and "as ana" in log
+    for secret in (password, "wrong-password", token, token.split(".")[2]):
+        assert secret not in log
+
+
+@pytest.mark.parametrize("minutes", ["1", "0.05"])
+def test_the_token_lifetime_is_configurable(start_server, minutes):
+    import jwt as pyjwt
+
+    server = start_server(JWT_EXPIRES_MINUTES=minutes)
+    credentials = {"username": "ana", "password": "correct horse"}
+    requests.post(server.url + "/auth/register", json=credentials, timeout=WAIT)
+    token = requests.post(server.url + "/auth/login", json=credentials, timeout=WAIT).json()["access_token"]
+    claims = pyjwt.decode(token, options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == int(float(minutes) * 60)
+
+
+@pytest.mark.parametrize("auth_required", ["false", "true"])
+def test_schemathesis_finds_no_5xx_and_no_response_outside_the_spec(start_server, auth_required, tmp_path):
+    """Property-based requests generated from the live spec; every answer must match it."""
+    import subprocess
+    import sys
+
+    import requests
+
+    server = start_server(AUTH_REQUIRED=auth_required)
+    credentials = {"username": "fuzzer", "password": "correct horse"}
+    requests.post(server.url + "/auth/register", json=credentials, timeout=5)
+    token = requests.post(server.url + "/auth/login", json=credentials, timeout=5).json()["access_token"]
+    result = subprocess.run(
+        [sys.executable, "-m", "schemathesis.cli", "run", server.url + "/apispec.json",
+         "--checks", "all",
+         # Swagger 2.0 cannot say "before and after are exclusive", so that valid-looking pair is a 400.
+         "--exclude-checks", "positive_data_acceptance",
+         "--max-examples", "25", "--workers", "1", "--seed", "1",
+         "--header", f"Authorization: Bearer {token}"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path)  # it writes a cache folder
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "passed" in result.stdout
+
+
+def test_the_authorize_button_and_the_locks(spec):
+    assert spec["securityDefinitions"]["Bearer"] == {"type": "apiKey", "name": "Authorization", "in": "header"}
+    assert {"Bearer": []} in spec["paths"]["/auth/me"]["get"]["security"]
+    assert {"Bearer": []} in spec["paths"]["/messages"]["get"]["security"]
+    login = spec["paths"]["/auth/login"]["post"]
+    assert login["parameters"][0]["schema"] == {"$ref": "#/definitions/Credentials"}
+
+
+def test_sql_in_a_username_is_refused_as_a_username(client):
+    for path in ("/auth/login", "/auth/register"):
+        answer = client.post(path, json={"username": "a' OR 1=1 --", "password": "x" * 8})
+        assert answer.status_code == 400
+        assert answer.get_json() == {"error": "username must be 1-32 letters, digits, _, - or ."}

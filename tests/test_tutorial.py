@@ -1,10 +1,11 @@
-"""tutorial.md stays true, and the Postman collection passes.
+"""The tutorial builds app.py, in both editions, and everything it shows is true.
 
-- A code block marked `<!-- from app.py -->` (or another file) appears in that file verbatim: the same
-  lines, in a row. Change a line of `app.py` that the tutorial shows, and a test here fails.
-- Each `## N.` section quotes the `# --- Step N:` part of `app.py`, and names the tests of step N.
-- Every `$ command` of the tutorial runs as written, in order, against a real server on a fresh
-  database, and prints what the tutorial shows under it (times, tokens, ports and paths aside).
+- tutorial.md's `python app.py` blocks, applied in order (tests/checkpoint.py), build every step's
+  checkpoint; the last checkpoint is app.py, byte for byte; tutorial.es.md builds the same ones.
+- Each checkpoint starts with `python app.py`, and the tests of step N pass against checkpoint N.
+- Every `$ command` of the tutorial runs as written, in order, against the server of the checkpoint
+  where it appears, on one fresh database, and prints what the tutorial shows (times, tokens, ports and
+  paths aside). Other snippets (static/chat.js) appear verbatim in their files.
 - `static/chat-live.postman_collection.json` passes under newman, with login required and without.
 """
 import dataclasses
@@ -20,9 +21,11 @@ import pytest
 import requests
 import socketio
 
+import checkpoint
 from conftest import ROOT, WAIT
 
 TUTORIAL = ROOT / "tutorial.md"
+EDITIONS = {"en": TUTORIAL, "es": ROOT / "tutorial.es.md"}
 COLLECTION = ROOT / "static" / "chat-live.postman_collection.json"
 TUTORIAL_URL = "http://127.0.0.1:5000"  # the tests put their own server's address in its place
 
@@ -32,14 +35,15 @@ TUTORIAL_URL = "http://127.0.0.1:5000"  # the tests put their own server's addre
 @dataclasses.dataclass
 class Block:
     """A fenced code block of the tutorial."""
-    lang: str
+    lang: str     # the first word of the info string
+    build: str    # the rest of it: "app.py", "app.py replace NAME", "app.py after NAME" or ""
     mark: str     # the `<!-- ... -->` comment right above the fence, or ""
     text: str     # the lines between the fences
     line: int     # where the block starts in tutorial.md, for messages
     section: str  # the `## ` heading it sits under
 
 
-FENCE = re.compile(r"(?:^<!-- (?P<mark>[^\n]*?) -->\n)?^```(?P<lang>\w*)\n(?P<text>.*?)^```$", re.M | re.S)
+FENCE = re.compile(r"(?:^<!-- (?P<mark>[^\n]*?) -->\n)?^```(?P<info>[^\n]*)\n(?P<text>.*?)^```$", re.M | re.S)
 
 
 def blocks(markdown):
@@ -47,13 +51,14 @@ def blocks(markdown):
     found = []
     for m in FENCE.finditer(markdown):
         section = [title for start, title in headings if start < m.start()]
-        found.append(Block(m.group("lang"), m.group("mark") or "", m.group("text"),
+        lang, _, build = m.group("info").partition(" ")
+        found.append(Block(lang, build, m.group("mark") or "", m.group("text"),
                            markdown.count("\n", 0, m.start()) + 1, section[-1] if section else ""))
     return found
 
 
 def step_number(section):
-    match = re.match(r"(\d)\. ", section)
+    match = re.match(r"(\d+)\. ", section)
     return int(match.group(1)) if match else None
 
 
@@ -82,9 +87,161 @@ def commands(block):
 TEXT = TUTORIAL.read_text()
 BLOCKS = blocks(TEXT)
 COMMANDS = [command for block in BLOCKS if block.lang == "console" for command in commands(block)]
+STEPS = [number for number, _, _ in checkpoint.steps(TEXT)]
+LAST = STEPS[-1]
 
 
-# --- Snippets: verbatim containment -------------------------------------------------------------
+# --- The text builds the code -------------------------------------------------------------------
+
+@pytest.mark.parametrize("lang", EDITIONS)
+def test_the_last_checkpoint_is_app_py_byte_for_byte(lang):
+    built = checkpoint.checkpoint(LAST, lang)
+    app_py = (ROOT / "app.py").read_text()
+    if built != app_py:
+        built_lines, app_lines = built.splitlines(), app_py.splitlines()
+        first = next((i for i, (a, b) in enumerate(zip(built_lines, app_lines)) if a != b),
+                     min(len(built_lines), len(app_lines)))
+        pytest.fail(f"{EDITIONS[lang].name} builds an app.py that differs at line {first + 1}:\n"
+                    f"  tutorial: {built_lines[first:first + 1]}\n  app.py:   {app_lines[first:first + 1]}")
+
+
+def test_both_editions_build_the_same_checkpoints_with_the_same_blocks():
+    spanish = EDITIONS["es"].read_text()
+    assert [n for n, _, _ in checkpoint.steps(spanish)] == STEPS
+    assert [b[:3] for b in checkpoint.blocks(spanish)] == [b[:3] for b in checkpoint.blocks(TEXT)]
+    for number in STEPS:
+        assert checkpoint.tangle(spanish, number) == checkpoint.tangle(TEXT, number), number
+
+
+def test_both_editions_show_the_same_commands_outputs_and_other_code():
+    spanish = blocks(EDITIONS["es"].read_text())
+    def shown(found):
+        return [(b.lang, b.build, b.mark, b.text, step_number(b.section)) for b in found]
+    assert shown(spanish) == shown(BLOCKS)
+
+
+@pytest.mark.parametrize("number", STEPS)
+def test_every_checkpoint_is_valid_python_built_only_from_existing_names(number):
+    source = checkpoint.checkpoint(number)  # raises TangleError for a block naming a missing definition
+    compile(source, f"checkpoint {number}", "exec")
+    assert source.rstrip().endswith('if __name__ == "__main__":\n    main()')
+    banners = [int(n) for n in re.findall(r"^# --- Step (\d+): ", source, re.M)]
+    assert banners == list(range(1, number + 1))  # each step opens with its banner, in order
+
+
+def test_the_checkpoint_command_prints_the_checkpoint():
+    for number, lang in ((4, "en"), (LAST, "es")):
+        args = [str(number)] + (["--lang", lang] if lang != "en" else [])
+        printed = subprocess.run([sys.executable, "tests/checkpoint.py", *args], cwd=ROOT, check=True,
+                                 capture_output=True, text=True, timeout=30).stdout
+        assert printed == checkpoint.checkpoint(number, lang)
+    refused = subprocess.run([sys.executable, "tests/checkpoint.py", "99"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=30)
+    assert refused.returncode != 0 and "no step 99" in refused.stderr
+
+
+def test_the_seed_complete_is_step_6_and_reads_in_one_sitting():
+    lines = checkpoint.checkpoint(6).splitlines()
+    code = [line for line in lines if line.strip() and not line.strip().startswith("#")]
+    assert len(code) < 520, len(code)
+
+
+TANGLE_RULES = """
+## 1. One
+
+```python app.py
+\"\"\"Doc.\"\"\"
+
+# --- Step 1: one ---
+def first():
+    return 1
+
+
+if __name__ == "__main__":
+    first()
+```
+
+```python app.py
+SECOND = 2
+```
+
+## 2. Two
+
+```python app.py replace first
+# A comment right above belongs to the definition.
+@decorated
+def first():
+    return "one"
+```
+
+```python app.py after first
+def between():
+    pass
+```
+
+```python
+print("an illustration builds nothing")
+```
+"""
+
+
+def test_the_tangle_rules():
+    assert checkpoint.tangle(TANGLE_RULES, 1) == (
+        '\"\"\"Doc.\"\"\"\n\n# --- Step 1: one ---\ndef first():\n    return 1\n\n\nSECOND = 2\n\n\n'
+        'if __name__ == "__main__":\n    first()\n')
+    assert checkpoint.tangle(TANGLE_RULES) == (
+        '\"\"\"Doc.\"\"\"\n\n# --- Step 1: one ---\n# A comment right above belongs to the definition.\n'
+        '@decorated\ndef first():\n    return "one"\n\n\ndef between():\n    pass\n\n\nSECOND = 2\n\n\n'
+        'if __name__ == "__main__":\n    first()\n')
+    again = checkpoint.tangle(TANGLE_RULES.replace("```python app.py after first",
+                                                   "```python app.py replace first"))
+    assert "# --- Step 1: one ---\ndef between" in again  # a banner never belongs to a definition
+    with pytest.raises(checkpoint.TangleError, match="no top-level definition of missing"):
+        checkpoint.tangle(TANGLE_RULES.replace("replace first", "replace missing"))
+    with pytest.raises(checkpoint.TangleError, match="no step 3"):
+        checkpoint.tangle(TANGLE_RULES, 3)
+
+
+def test_changing_one_line_of_app_py_or_of_a_block_is_caught():
+    """The byte-for-byte check can fail: one changed line, on either side, breaks the match."""
+    app_py = (ROOT / "app.py").read_text()
+    assert checkpoint.tangle(TEXT) == app_py
+    lines = app_py.splitlines(keepends=True)
+    middle = len(lines) // 2
+    assert checkpoint.tangle(TEXT) != "".join(lines[:middle] + ["# changed\n"] + lines[middle + 1:])
+    block = [b for b in BLOCKS if b.build.startswith("app.py")][len(STEPS)]
+    changed = block.text.replace("\n", "\n# changed\n", 1)
+    assert checkpoint.tangle(TEXT.replace(block.text, changed, 1)) != app_py
+
+
+@pytest.fixture(scope="module")
+def checkpoint_folders(tmp_path_factory):
+    """{N: a folder with checkpoint N as app.py, and the repository's templates/ and static/}."""
+    folders = {}
+    for number in STEPS:
+        folder = tmp_path_factory.mktemp(f"checkpoint{number}")
+        (folder / "app.py").write_text(checkpoint.checkpoint(number))
+        for name in ("templates", "static"):
+            shutil.copytree(ROOT / name, folder / name)
+        folders[number] = folder
+    return folders
+
+
+@pytest.mark.parametrize("number", STEPS[:-1])  # the last checkpoint is app.py: the suite tests it
+def test_the_tests_of_each_step_pass_against_its_checkpoint(checkpoint_folders, number):
+    """What a student who typed along up to step N has: `python app.py` and that step's tests work."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
+         *sorted(str(path) for path in (ROOT / "tests").glob(f"test_step{number}_*.py"))],
+        cwd=ROOT, env={**os.environ, "CHAT_LIVE_APP": str(checkpoint_folders[number])},
+        capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"checkpoint {number}:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}"
+
+
+# --- Every block is checked ---------------------------------------------------------------------
+
+SNIPPETS = [b for b in BLOCKS if b.mark.startswith("from ")]
+
 
 def find_snippet(snippet, source):
     """The line numbers (0-based) where all the snippet's lines appear in a row in source."""
@@ -92,83 +249,22 @@ def find_snippet(snippet, source):
     return [i for i in range(len(lines) - len(wanted) + 1) if lines[i:i + len(wanted)] == wanted]
 
 
-def drift(snippet, source, name="app.py"):
-    """None when the snippet appears verbatim in source, else what no longer matches."""
-    if not snippet.strip():
-        return "the block is empty"
-    if find_snippet(snippet, source):
-        return None
-    lines, wanted = source.splitlines(), snippet.splitlines()
-    best_start, best_length = 0, 0  # the longest run of the snippet's first lines found in source
-    for start in range(len(lines)):
-        length = 0
-        while (length < len(wanted) and start + length < len(lines)
-               and lines[start + length] == wanted[length]):
-            length += 1
-        if length > best_length:
-            best_start, best_length = start, length
-    if best_length == 0:
-        return f"its first line is not in {name}: {wanted[0]!r}"
-    here = lines[best_start + best_length] if best_start + best_length < len(lines) else "(end of file)"
-    return (f"line {best_length + 1} of the block differs from {name} line {best_start + best_length + 1}:\n"
-            f"  tutorial: {wanted[best_length]!r}\n  {name}:   {here!r}")
-
-
-SNIPPETS = [b for b in BLOCKS if b.mark.startswith("from ")]
-
-
 @pytest.mark.parametrize("block", SNIPPETS, ids=lambda b: f"line{b.line}")
 def test_every_snippet_appears_verbatim_in_its_file(block):
     name = block.mark.removeprefix("from ")
-    problem = drift(block.text, (ROOT / name).read_text(), name)
-    assert problem is None, f"tutorial.md line {block.line} no longer matches {name}: {problem}"
+    assert find_snippet(block.text, (ROOT / name).read_text()), f"tutorial.md line {block.line}: not in {name}"
 
 
-def test_a_changed_deleted_or_reindented_line_of_app_py_is_caught():
-    """The checker can fail: every app.py snippet, with one line of app.py altered, is reported."""
-    source = (ROOT / "app.py").read_text()
-    lines = source.splitlines()
-    checked = 0
-    for block in SNIPPETS:
-        found = find_snippet(block.text, source)
-        if block.mark != "from app.py" or not found:
-            continue  # a snippet that already drifted fails the test above
-        checked += 1
-        start, length = found[0], len(block.text.splitlines())
-        target = start + length // 2
-        for changed in ([*lines[:target], lines[target] + " # changed", *lines[target + 1:]],
-                        [*lines[:target], *lines[target + 1:]],
-                        [*lines[:target], "    " + lines[target], *lines[target + 1:]]):
-            assert drift(block.text, "\n".join(changed)) is not None, f"tutorial.md line {block.line}"
-    assert checked
-    assert "first line is not in app.py" in drift("def no_such_function():\n    pass\n", source)
-
-
-def test_the_tutorial_has_the_six_steps_of_the_seed_in_order_then_postman():
+def test_the_tutorial_has_its_steps_in_order_then_postman():
     headings = re.findall(r"^## (.*)$", TEXT, re.M)
-    assert [step_number(h) for h in headings] == [1, 2, 3, 4, 5, 6, None]
+    assert [step_number(h) for h in headings] == [*range(1, LAST + 1), None]
+    assert STEPS == list(range(1, LAST + 1)) and LAST >= 9
     assert headings[-1] == "Postman"  # the README links to tutorial.md#postman
 
 
-def step_parts(source):
-    """{N: (first line, end line)} of each part `# --- Step N:` of app.py, up to the next banner."""
-    lines = source.splitlines()
-    banners = [i for i, line in enumerate(lines) if line.startswith("# --- ")] + [len(lines)]
-    return {int(m.group(1)): (start, end) for start, end in zip(banners, banners[1:])
-            if (m := re.match(r"# --- Step (\d):", lines[start]))}
-
-
-@pytest.mark.parametrize("step", range(1, 7))
-def test_each_step_quotes_its_own_part_of_app_py(step):
-    source = (ROOT / "app.py").read_text()
-    first, end = step_parts(source)[step]
-    quoted = [line for b in SNIPPETS if b.mark == "from app.py" and step_number(b.section) == step
-              for line in find_snippet(b.text, source)]
-    assert any(first < line < end for line in quoted), f"section {step} quotes nothing of Step {step}"
-
-
-@pytest.mark.parametrize("step", range(1, 7))
-def test_each_step_says_how_to_check_it_with_its_tests(step):
+@pytest.mark.parametrize("step", STEPS)
+def test_each_step_builds_code_and_says_how_to_check_it_with_its_tests(step):
+    assert [b for b in BLOCKS if b.build.startswith("app.py") and step_number(b.section) == step]
     runs = [c.command for c in COMMANDS
             if step_number(c.block.section) == step and kind(c.command) == "pytest"]
     assert runs == [f"python -m pytest tests/test_step{step}_*.py"]
@@ -176,11 +272,12 @@ def test_each_step_says_how_to_check_it_with_its_tests(step):
 
 
 def test_every_block_is_checked_by_some_test():
-    known = {("python", "from app.py"), ("js", "from static/chat.js"), ("markdown", "from app.py"),
-             ("python", "save as client.py"), ("console", ""), ("text", "files"),
-             ("json", "postman: event_message")}
+    known = {("js", "", "from static/chat.js"), ("python", "", "save as client.py"), ("console", "", ""),
+             ("text", "", "files"), ("json", "", "postman: event_message")}
     for block in BLOCKS:
-        assert (block.lang, block.mark) in known, f"tutorial.md line {block.line}: nothing checks this block"
+        builds = block.lang == "python" and re.fullmatch(r"app\.py(?: (?:replace|after) \w+)?", block.build)
+        assert builds or (block.lang, block.build, block.mark) in known, (
+            f"tutorial.md line {block.line}: nothing checks this block")
 
 
 NESTJS_NAMES = {"getAllMessages()"}  # the seed's own names, which the tutorial compares with ours
@@ -188,9 +285,10 @@ NESTJS_NAMES = {"getAllMessages()"}  # the seed's own names, which the tutorial 
 
 def test_every_name_in_backticks_exists_in_the_code():
     """A function or variable the prose names in backticks (`save_message()`, `on_connect`) is
-    defined or used in app.py, or in a file the tutorial saves (client.py)."""
+    defined or used in app.py, nginx.conf, or a file the tutorial saves (client.py)."""
     prose = re.sub(r"^```.*?^```$", "", TEXT, flags=re.M | re.S)
-    code = (ROOT / "app.py").read_text() + "".join(b.text for b in BLOCKS if b.mark.startswith("save as "))
+    code = (ROOT / "app.py").read_text() + (ROOT / "nginx.conf").read_text() + "".join(
+        b.text for b in BLOCKS if b.mark.startswith("save as "))
     missing = []
     for name, call in re.findall(r"`([A-Za-z_][\w.]*?)(\(\))?`", prose):
         looks_like_code = call or ("_" in name and name == name.lower())
@@ -211,6 +309,7 @@ def test_the_folder_tree_names_real_files():
 
 SETUP = re.compile(r"mkdir chat-live|cd chat-live|python3 -m venv \.venv|source \.venv/bin/activate")
 SERVER = re.compile(r"((?:\w+=\S+ )*)python app\.py")
+CHECKPOINT = re.compile(r"python tests/checkpoint\.py (\d+) > app\.py")
 
 
 def kind(command):
@@ -223,6 +322,8 @@ def kind(command):
         return "pytest"  # the files exist (above) and the whole suite runs them
     if command.startswith("npm install -g newman") or command.startswith("newman run "):
         return "newman"
+    if CHECKPOINT.fullmatch(command):
+        return "checkpoint"  # test_the_checkpoint_command_prints_the_checkpoint
     if SERVER.fullmatch(command):
         return "server"
     if re.match(r"(curl|export \w+=\$\(curl|python client\.py$)", command):
@@ -234,7 +335,7 @@ def test_every_command_is_checked_by_some_test():
     for command in COMMANDS:
         where = f"tutorial.md line {command.block.line}: `{command.command}`"
         assert kind(command.command), f"{where}: no test checks this command"
-        if kind(command.command) in ("setup", "pip", "pytest", "newman"):
+        if kind(command.command) in ("setup", "pip", "pytest", "newman", "checkpoint"):
             assert not command.output, f"{where}: its output is shown but not checked"
         for address in re.findall(r"https?://[\w.]+:\d+", command.command):
             assert address == TUTORIAL_URL, command.command  # the only address the tests replace
@@ -330,8 +431,9 @@ def shell(tmp_path):
     return run
 
 
-def test_following_the_tutorial_from_start_to_finish(start_server, shell):
-    """Every server start, curl and client run of the tutorial, in order, on one fresh database."""
+def test_following_the_tutorial_from_start_to_finish(start_server, shell, checkpoint_folders):
+    """Every server start, curl and client run of the tutorial, in order, on one fresh database,
+    each server running the checkpoint of the step where it is started."""
     server = None
     for block in BLOCKS:
         if block.mark.startswith("save as "):  # the student saves this file in the project folder
@@ -344,7 +446,8 @@ def test_following_the_tutorial_from_start_to_finish(start_server, shell):
                     server.stop()  # Ctrl+C
                 env = dict(assignment.split("=", 1)
                            for assignment in SERVER.fullmatch(command.command).group(1).split())
-                server = start_server(JWT_SECRET_KEY="", **env)  # a newcomer sets no keys
+                folder = checkpoint_folders[step_number(block.section)]
+                server = start_server(JWT_SECRET_KEY="", cwd=folder, **env)  # a newcomer sets no keys
                 real = server.log()
             elif kind(command.command) == "shell":
                 assert server, f"`{command.command}` runs before any server was started"
@@ -486,7 +589,7 @@ def test_ci_runs_every_python_version_the_readme_supports():
 
 
 def test_the_readme_links_to_the_tutorial_the_docs_and_the_postman_guide():
-    for link in ("(tutorial.md)", "(tutorial.md#postman)", "<http://127.0.0.1:5000/docs/>",
+    for link in ("(tutorial.md)", "(tutorial.es.md)", "(tutorial.md#postman)", "<http://127.0.0.1:5000/docs/>",
                  "(static/chat-live.postman_collection.json)"):
         assert link in README, link
     assert "\n## Postman\n" in TEXT  # where tutorial.md#postman lands

@@ -1,0 +1,110 @@
+"""Step 7: make it fast. What each speed fix promises, checked where it can be seen: websockets
+without compression, TCP_NODELAY and gc.freeze() at start, a raised open-file limit, SQLite in WAL mode.
+(The figures themselves live in bench/, never in tests.)"""
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import requests
+import websocket
+
+import app as chat
+from conftest import APP_DIR, WAIT
+
+
+def test_websockets_are_served_uncompressed(start_server, async_mode):
+    """Compressing every broadcast once per client would halve the throughput (see bench/)."""
+    server = start_server(ASYNC_MODE=async_mode)
+    ws = websocket.create_connection(f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket",
+                                     header=["Sec-WebSocket-Extensions: permessage-deflate"], timeout=WAIT)
+    assert ws.recv().startswith("0{")  # Engine.IO "open": the websocket works
+    assert "sec-websocket-extensions" not in ws.getheaders()  # ...without compression
+    ws.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; Linux only")
+def test_the_server_raises_a_low_open_file_limit_for_a_big_class(start_server, async_mode):
+    """Each connection is an open file. Started under `ulimit -n 64`, the server asks for more,
+    so 100 websockets (more than 64) all open and it still answers."""
+    import resource
+
+    import websocket
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+    server = start_server(ASYNC_MODE=async_mode, preexec_fn=low_limit)
+    limits = open(f"/proc/{server.process.pid}/limits").read()
+    soft = int(re.search(r"Max open files\s+(\d+)", limits).group(1))
+    assert soft == min(10_000, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    sockets = []
+    try:
+        for _ in range(100):
+            ws = websocket.create_connection(
+                f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket", timeout=WAIT)
+            sockets.append(ws)
+            assert ws.recv().startswith("0{")  # Engine.IO's "open" packet: the server took it
+        assert requests.get(server.url + "/health", timeout=WAIT).json() == {"status": "ok"}
+    finally:
+        for ws in sockets:
+            ws.close()
+
+
+# `python app.py` up to the moment it would serve: the stub reports how main() set the server up.
+SERVE_STUBBED = """
+import gc, json, runpy, socket, sys
+
+def report(nodelay):
+    print("serving", json.dumps({"nodelay": bool(nodelay), "frozen": gc.get_freeze_count()}), flush=True)
+    raise SystemExit(0)
+
+def eventlet_server(listener, *args, **kwargs):
+    client = socket.create_connection(listener.getsockname())
+    connection, _ = listener.accept()  # a real connection, as the server would accept it
+    report(connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+def flask_run(self, *args, request_handler=None, **kwargs):
+    report(request_handler and request_handler.disable_nagle_algorithm)  # Werkzeug's switch
+
+if sys.argv[1] == "eventlet":
+    import eventlet
+    eventlet.monkey_patch()  # first, as app.py does
+    import eventlet.wsgi
+    eventlet.wsgi.server = eventlet_server
+else:
+    import flask
+    flask.Flask.run = flask_run
+runpy.run_path("app.py", run_name="__main__")
+"""
+
+
+def serving_setup(async_mode, tmp_path):
+    """Run app.py as a script with its final serve call stubbed; return what the stub saw."""
+    from conftest import WAIT
+
+    env = {**os.environ, "ASYNC_MODE": async_mode, "PORT": "0",
+           "DATABASE_URL": f"sqlite:///{tmp_path}/chat.db"}
+    done = subprocess.run([sys.executable, "-c", SERVE_STUBBED, async_mode], cwd=APP_DIR, env=env,
+                          capture_output=True, text=True, timeout=WAIT * 6)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("serving ")]
+    assert done.returncode == 0 and lines, done.stdout + done.stderr
+    return json.loads(lines[0].removeprefix("serving "))
+
+
+def test_the_server_sends_small_packets_at_once_with_tcp_nodelay(async_mode, tmp_path):
+    """Without TCP_NODELAY each ack waits for the client's delayed ACK: ~40 ms instead of ~1 ms."""
+    assert serving_setup(async_mode, tmp_path)["nodelay"] is True
+
+
+def test_the_server_freezes_what_it_loaded_before_serving(async_mode, tmp_path):
+    """gc.freeze(): full collections no longer rescan the app's modules, pausing every chat."""
+    assert serving_setup(async_mode, tmp_path)["frozen"] > 0
+
+
+def test_the_sqlite_database_runs_in_wal_mode(app):
+    with app.app_context():
+        assert chat.db.session.execute(chat.db.text("PRAGMA journal_mode")).scalar() == "wal"
+        assert chat.db.session.execute(chat.db.text("PRAGMA synchronous")).scalar() == 1  # NORMAL

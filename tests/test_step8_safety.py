@@ -1,0 +1,181 @@
+"""Step 8: make it safe. One origin rule for REST and Socket.IO, the browser's safety headers and
+CSP, bounded request and frame sizes, broken websocket handshakes, and the rate limit."""
+import time
+
+import pytest
+import requests
+import socketio
+
+import app as chat
+from conftest import WAIT
+from test_step4_gateway import count_messages, real_client
+
+
+def test_a_burst_over_the_rate_limit_is_refused(connect):
+    ana, bea = connect(auth={"name": "ana"}), connect(auth={"name": "bea"})
+    acks = [ana.emit("event_message", {"text": f"m{n}"}) for n in range(15)]
+    accepted = [ack for ack in acks if ack["ok"]]
+    assert 10 <= len(accepted) <= 11  # the burst (plus what refilled while sending)
+    assert acks[-1] == {"ok": False, "error": "rate limit exceeded"}
+    assert {"error": "rate limit exceeded"} in ana.wait_for("message_error")
+    assert count_messages() == len(accepted)
+    # the limit is per connection: bea is not affected
+    assert bea.emit("event_message", {"text": "mine"})["ok"] is True
+
+
+def test_the_bucket_refills_over_time(connect, monkeypatch):
+    monkeypatch.setitem(chat.app.config, "RATE_LIMIT_BURST", 1)
+    clock = [1000.0]
+    monkeypatch.setattr(chat.time, "monotonic", lambda: clock[0])
+    ana = connect(auth={"name": "ana"})
+    assert ana.emit("event_message", {"text": "1"})["ok"] is True
+    assert ana.emit("event_message", {"text": "2"})["ok"] is False
+    clock[0] += 0.2  # 5 per second: one token back after 0.2 s
+    assert ana.emit("event_message", {"text": "3"})["ok"] is True
+
+
+def test_rate_limit_zero_turns_it_off(connect, monkeypatch):
+    monkeypatch.setitem(chat.app.config, "RATE_LIMIT_PER_SECOND", 0)
+    ana = connect(auth={"name": "ana"})
+    assert all(ana.emit("event_message", {"text": f"m{n}"})["ok"] for n in range(40))
+    assert count_messages() == 40
+
+
+def test_a_frame_over_the_size_cap_closes_only_that_connection(start_server, async_mode):
+    server = start_server(ASYNC_MODE=async_mode)
+    events = []
+    big = real_client(server, events, "big", auth={"name": "big"})
+    ana = real_client(server, events, "ana", auth={"name": "ana"})
+    try:
+        with pytest.raises(socketio.exceptions.TimeoutError):
+            big.call("event_message", {"text": "x" * (chat.MAX_SOCKET_PACKET + 1)}, timeout=2)
+        deadline = time.monotonic() + WAIT
+        while big.connected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not big.connected  # the server closed it
+        assert ana.call("event_message", {"text": "still serving"}, timeout=WAIT)["ok"] is True
+        assert [m["text"] for m in requests.get(server.url + "/messages", timeout=WAIT).json()] == [
+            "still serving"]
+    finally:
+        big.disconnect()
+        ana.disconnect()
+
+
+def test_a_body_over_the_cap_is_413_json(client):
+    response = client.post("/auth/register", data="x" * (17 * 1024), content_type="application/json")
+    assert response.status_code == 413
+    assert "error" in response.get_json()
+
+
+@pytest.mark.parametrize("path", ["/", "/messages", "/health", "/no-such-page"])
+def test_security_headers_on_every_response(client, path):
+    headers = client.get(path).headers
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "same-origin"
+
+
+def test_the_chat_page_only_runs_our_own_scripts(client):
+    policy = client.get("/").headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "object-src 'none'" in policy
+    assert "unsafe-inline" not in policy and "*" not in policy
+
+
+def test_same_origin_requests_are_served(client):
+    assert client.get("/messages", headers={"Origin": "http://localhost"}).status_code == 200
+    register = client.post("/auth/register", json={"username": "ana", "password": "correct horse"},
+                           headers={"Origin": "http://localhost"})
+    assert register.status_code == 201
+
+
+def test_a_foreign_origin_is_refused_on_rest(client):
+    response = client.post("/auth/register", json={"username": "eve", "password": "correct horse"},
+                           headers={"Origin": "http://evil.example"})
+    assert response.status_code == 403
+    assert response.get_json() == {
+        "error": "origin http://evil.example is not allowed: add it to CORS_ORIGINS"}
+    assert "Access-Control-Allow-Origin" not in response.headers
+    assert client.post("/auth/login", json={"username": "eve", "password": "correct horse"}).status_code == 401
+
+
+LOOKALIKE_ORIGINS = [("localhost", "http://localhost.evil.example"),
+                     ("localhost:5000", "http://localhost:5000.evil.example")]
+
+
+@pytest.mark.parametrize("host, lookalike", LOOKALIKE_ORIGINS)
+def test_an_origin_that_only_starts_like_our_host_is_refused_on_rest(client, host, lookalike):
+    ours = client.get("/messages", base_url=f"http://{host}", headers={"Origin": f"http://{host}"})
+    assert ours.status_code == 200
+    refused = client.get("/messages", base_url=f"http://{host}", headers={"Origin": lookalike})
+    assert refused.status_code == 403
+    assert refused.get_json() == {"error": f"origin {lookalike} is not allowed: add it to CORS_ORIGINS"}
+
+
+def test_cors_origins_lets_a_listed_site_in(client, monkeypatch):
+    monkeypatch.setitem(chat.app.config, "CORS_ORIGINS", ["http://school.example"])
+    response = client.get("/messages", headers={"Origin": "http://school.example"})
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "http://school.example"
+    refused = client.get("/messages", headers={"Origin": "http://evil.example"})
+    assert refused.status_code == 403 and "Access-Control-Allow-Origin" not in refused.headers
+    assert refused.headers["Vary"] == "Origin"
+    monkeypatch.setenv("CORS_ORIGINS", "http://a.example/, http://b.example")  # a trailing / is fine
+    assert chat.cors_origins() == ["http://a.example", "http://b.example"]
+
+
+def test_a_foreign_origin_cannot_open_a_socket(start_server):
+    server = start_server(CORS_ORIGINS="http://school.example")
+    handshake = server.url + "/socket.io/?EIO=4&transport=polling"
+    for origin, status in [(server.url, 200), ("http://school.example", 200), ("http://evil.example", 400)]:
+        assert requests.get(handshake, headers={"Origin": origin}, timeout=5).status_code == status, origin
+
+
+def test_a_broken_websocket_upgrade_gets_a_json_400_and_no_traceback(start_server, async_mode):
+    server = start_server(ASYNC_MODE=async_mode)
+    for headers in ({},  # no key at all: what curl sends with only Upgrade and Connection
+                    {"Sec-WebSocket-Key": "not a key", "Sec-WebSocket-Version": "13"},
+                    {"Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "8"}):
+        response = requests.get(server.url + "/socket.io/?EIO=4&transport=websocket", timeout=5, headers={
+            "Upgrade": "websocket", "Connection": "Upgrade", **headers})
+        assert response.status_code == 400, headers
+        assert response.headers["Content-Type"] == "application/json"
+        assert response.json() == {"error": "bad websocket upgrade: needs Sec-WebSocket-Key, -Version: 13"}
+    assert requests.get(server.url + "/health", timeout=5).json() == {"status": "ok"}
+
+
+def test_a_malformed_websocket_frame_gets_no_traceback(start_server, async_mode):
+    """A frame with reserved bits set and no mask breaks the websocket: the connection closes, and
+    nothing the client reads back is a Python traceback."""
+    import base64
+    import os
+    import socket
+
+    server = start_server(ASYNC_MODE=async_mode)
+    key = base64.b64encode(os.urandom(16)).decode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
+        raw.sendall((f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                     f"Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        answer = b""
+        while b"0{" not in answer:  # the switch to websocket, then Engine.IO's open packet
+            chunk = raw.recv(4096)
+            assert chunk, answer
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 101")
+        raw.sendall(b"\xf3\x7f" + b"\xff" * 8 + b"garbage" * 10)  # RSV bits, opcode 3, a huge length
+        rest = b""
+        try:
+            while chunk := raw.recv(4096):
+                rest += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+    assert b"Traceback" not in rest and b"File \"" not in rest, rest
+    assert requests.get(server.url + "/health", timeout=5).json() == {"status": "ok"}
+
+
+def test_an_origin_that_only_starts_like_our_host_cannot_open_a_socket(start_server):
+    server = start_server()
+    handshake = server.url + "/socket.io/?EIO=4&transport=polling"
+    for host, lookalike in LOOKALIKE_ORIGINS:
+        for origin, status in [(f"http://{host}", 200), (lookalike, 400)]:
+            answer = requests.get(handshake, headers={"Host": host, "Origin": origin}, timeout=5)
+            assert answer.status_code == status, (host, origin)
