@@ -259,6 +259,37 @@ def clean_name(value, field):
     return value
 
 
+SOCKET_EVENTS = """
+Live chat runs over **Socket.IO** (protocol v5, JS client 4.x) on this same server. Swagger cannot
+describe events, so here they are:
+
+| direction | event | payload | answer |
+|---|---|---|---|
+| client → server | `event_message` | `{"text": "hola", "author": "ana"}` | ack `{"ok": true, "message": Message}` or `{"ok": false, "error": "..."}` |
+| server → everyone | `new_message` | `Message` | sent only after the message is saved |
+| server → sender | `message_error` | `{"error": "..."}` | invalid payload, too long, rate limited, database down |
+| server → everyone | `presence` | `{"online": 2, "users": ["ana", "bea"]}` | after connects and disconnects (at most 5 a second; with MESSAGE_QUEUE, per server process) |
+
+Connect with an optional handshake `auth` object `{"name": "ana"}`: the name others see in `presence`,
+and the author of messages that name none. A refused connection's `connect_error` says why (a bad
+name). Text: 1-MAX_MESSAGE_LENGTH (default 1000) characters, author: 1-32.
+"""
+
+MESSAGE_SCHEMA = {
+    "type": "object",
+    "required": ["id", "author", "text", "created_at"],
+    "properties": {
+        "id": {"type": "integer", "example": 17},
+        "author": {"type": "string", "minLength": 1, "maxLength": MAX_AUTHOR_LENGTH, "example": "ana"},
+        "text": {"type": "string", "minLength": 1, "example": "hola"},
+        "created_at": {"type": "string", "format": "date-time",
+                       "example": "2026-11-24T20:15:03.123456Z"},
+    },
+}
+swagger.template["info"]["description"] = SOCKET_EVENTS
+swagger.template["definitions"]["Message"] = MESSAGE_SCHEMA
+
+
 # --- Step 5: the database: messages, history and health -----------------------------------------
 import sqlite3
 
@@ -314,37 +345,6 @@ def save_message(author, text):
         log.exception("could not save a message")
         raise Refused("database unavailable: message not saved, try again")
     return Message(id=result.inserted_primary_key[0], **row).to_dict()
-
-
-SOCKET_EVENTS = """
-Live chat runs over **Socket.IO** (protocol v5, JS client 4.x) on this same server. Swagger cannot
-describe events, so here they are:
-
-| direction | event | payload | answer |
-|---|---|---|---|
-| client → server | `event_message` | `{"text": "hola", "author": "ana"}` | ack `{"ok": true, "message": Message}` or `{"ok": false, "error": "..."}` |
-| server → everyone | `new_message` | `Message` | sent only after the message is saved |
-| server → sender | `message_error` | `{"error": "..."}` | invalid payload, too long, rate limited, database down |
-| server → everyone | `presence` | `{"online": 2, "users": ["ana", "bea"]}` | after connects and disconnects (at most 5 a second; with MESSAGE_QUEUE, per server process) |
-
-Connect with an optional handshake `auth` object `{"name": "ana"}`: the name others see in `presence`,
-and the author of messages that name none. A refused connection's `connect_error` says why (a bad
-name). Text: 1-MAX_MESSAGE_LENGTH (default 1000) characters, author: 1-32.
-"""
-
-MESSAGE_SCHEMA = {
-    "type": "object",
-    "required": ["id", "author", "text", "created_at"],
-    "properties": {
-        "id": {"type": "integer", "example": 17},
-        "author": {"type": "string", "minLength": 1, "maxLength": MAX_AUTHOR_LENGTH, "example": "ana"},
-        "text": {"type": "string", "minLength": 1, "example": "hola"},
-        "created_at": {"type": "string", "format": "date-time",
-                       "example": "2026-11-24T20:15:03.123456Z"},
-    },
-}
-swagger.template["info"]["description"] = SOCKET_EVENTS
-swagger.template["definitions"]["Message"] = MESSAGE_SCHEMA
 
 
 def int_arg(name, default, low, high):

@@ -107,11 +107,6 @@ def open_tab(browser):
                 if not url.startswith((tab.server_url + "/", "data:"))] == [], "the page left the server"
 
 
-def messages_saved(server):
-    """The texts GET /messages holds, oldest first."""
-    return [message["text"] for message in requests.get(server.url + "/messages", timeout=5).json()]
-
-
 def send_from_python(server, texts):
     """Another client (python-socketio) sends messages, each acknowledged as saved."""
     client = socketio.Client()

@@ -1,6 +1,17 @@
 """Step 5: the chat page in a real browser: older pages of the history, and catching up after the
 server restarts. (Shared browser fixtures: tests/page.py.)"""
-from page import browser, expect, open_tab, send_from_python  # noqa: F401
+from page import XSS, browser, expect, open_tab, send_from_python  # noqa: F401
+
+
+def test_a_page_loaded_later_starts_with_the_history_shown_as_text(start_server, open_tab):
+    server = start_server()
+    send_from_python(server, ["hola", XSS])
+    tab = open_tab(server)
+    expect(tab.messages()).to_have_count(2)
+    assert tab.messages().locator("p").all_text_contents() == ["hola", XSS]
+    assert any("/messages?" in url for url in tab.requests)
+    expect(tab.page.locator("#messages img")).to_have_count(0)  # history, too, is text, never HTML
+    assert tab.dialogs == [] and not any(url.endswith("/x") for url in tab.requests)
 
 
 def test_load_older_pages_back_through_the_history(start_server, open_tab):
