@@ -8,6 +8,8 @@ an app.py (with templates/ and static/); tests/test_tutorial.py sets it to run t
 against checkpoint N (`python tests/checkpoint.py N`).
 """
 import atexit
+import itertools
+import json
 import os
 import pathlib
 import shutil
@@ -20,6 +22,7 @@ import time
 
 import pytest
 import requests
+import websocket
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 APP_DIR = pathlib.Path(os.environ.get("CHAT_LIVE_APP", ROOT)).resolve()  # where app.py is
@@ -189,6 +192,82 @@ def disconnect_all(clients):
         closer.start()
     for closer in closers:
         closer.join(timeout=WAIT * 2)
+
+
+class RawClient:
+    """A bare Socket.IO client on one websocket, for tests that check the order of events.
+
+    python-socketio's Client runs each event handler on a thread of its own, so the order it
+    records events in is not always the order the server sent them (PITFALLS.md). Here a single
+    thread reads the socket and records each packet before reading the next one.
+    The frames on the wire: Engine.IO "0{...}" open, "2" ping, "3" pong, and "4" + a Socket.IO
+    packet: "40{auth}" connect, "42[name, data]" event, "42<id>[name, data]" event asking for
+    an ack, "43<id>[reply]" that ack.
+    """
+
+    def __init__(self, server, auth=None):
+        url = f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket"
+        self.ws = websocket.create_connection(url, timeout=WAIT)
+        assert self.ws.recv().startswith("0{")  # Engine.IO "open": sid, ping interval...
+        self.events = []  # (name, data), in the order the server sent them
+        self.acks = {}  # ack id -> the server's reply
+        self.ack_ids = itertools.count()
+        self.connected = threading.Event()
+        self.reader = threading.Thread(target=self.read, daemon=True)
+        self.reader.start()
+        self.ws.send("40" + json.dumps(auth or {}))  # Socket.IO "connect", with the auth object
+        assert self.connected.wait(WAIT), f"not connected: {self.events}"
+
+    def read(self):
+        """The one reader: answer pings, record events and acks as they arrive, until closed."""
+        while True:
+            try:
+                packet = self.ws.recv()
+            except websocket.WebSocketTimeoutException:
+                continue  # nothing for a while: keep reading
+            except (OSError, websocket.WebSocketException):
+                return  # closed
+            if packet == "2":
+                self.ws.send("3")  # Engine.IO ping -> pong, or the server drops us
+            elif packet.startswith("40"):
+                self.connected.set()
+            elif packet.startswith("42"):
+                name, data = json.loads(packet[2:])
+                self.events.append((name, data))
+            elif packet.startswith("43"):
+                ack_id, reply = packet[2:].split("[", 1)
+                self.acks[int(ack_id)] = json.loads("[" + reply)[0]
+            else:  # "44" connect_error, "41" disconnect...: kept, for assertion messages
+                self.events.append(("?", packet))
+
+    def received(self, event):
+        """The payloads of every `event` so far, in the order the server sent them."""
+        return [data for name, data in self.events if name == event]
+
+    def emit(self, event, data):
+        """Send `event` asking for an acknowledgement; return its ack id (the reply goes to `acks`)."""
+        ack_id = next(self.ack_ids)
+        self.ws.send(f"42{ack_id}" + json.dumps([event, data]))
+        return ack_id
+
+    def call(self, event, data, timeout=WAIT):
+        """Send `event` and wait (bounded) for the server's acknowledgement."""
+        ack_id = self.emit(event, data)
+        deadline = time.monotonic() + timeout
+        while ack_id not in self.acks:
+            assert time.monotonic() < deadline, f"no ack for {event} within {timeout}s"
+            time.sleep(0.01)
+        return self.acks[ack_id]
+
+    def close(self):
+        """Say goodbye (Socket.IO "41": the server runs on_disconnect), then stop the reader."""
+        try:
+            self.ws.send("41")
+        except (OSError, websocket.WebSocketException):
+            pass  # the server is gone already
+        self.ws.abort()  # wakes the reader, which returns
+        self.reader.join(WAIT)
+        self.ws.shutdown()
 
 
 @pytest.fixture(params=["eventlet", "threading"])

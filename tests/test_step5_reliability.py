@@ -8,7 +8,7 @@ import time
 import requests
 import socketio
 
-from conftest import WAIT, disconnect_all
+from conftest import WAIT, RawClient
 
 
 def all_history(server, token=None):
@@ -58,30 +58,28 @@ def test_acknowledged_messages_survive_a_hard_kill(start_server):
 def test_twenty_clients_sending_at_once(start_server, async_mode):
     """20 clients x 25 messages at once: all saved once, all delivered once, in id order."""
     server = start_server(ASYNC_MODE=async_mode, RATE_LIMIT_PER_SECOND="0")
-    clients, received, acks = [], {}, []
-    for n in range(20):
-        client = socketio.Client(reconnection=False)
-        received[n] = []
-        client.on("new_message", lambda message, n=n: received[n].append(message["id"]))
-        client.connect(server.url, transports=["websocket"], auth={"name": f"user{n}"}, wait_timeout=WAIT)
-        clients.append(client)
+    # Raw clients: each records new_message in the order the server sent it, on one thread.
+    clients = [RawClient(server, auth={"name": f"user{n}"}) for n in range(20)]
     try:
         def send_all(n):
             for k in range(25):
-                clients[n].emit("event_message", {"text": f"{n}-{k}"}, callback=acks.append)
+                clients[n].emit("event_message", {"text": f"{n}-{k}"})
 
         senders = [threading.Thread(target=send_all, args=(n,)) for n in range(20)]
         for sender in senders:
             sender.start()
         for sender in senders:
             sender.join(timeout=WAIT * 6)
-        wait_until(lambda: len(acks) == 500 and all(len(ids) >= 500 for ids in received.values()))
+        wait_until(lambda: all(len(c.acks) == 25 and len(c.received("new_message")) >= 500 for c in clients))
     finally:
-        disconnect_all(clients)
+        for client in clients:
+            client.close()
+    acks = [ack for client in clients for ack in client.acks.values()]
     assert all(ack["ok"] for ack in acks)
     acked_ids = sorted(ack["message"]["id"] for ack in acks)
     assert len(set(acked_ids)) == 500
-    for ids in received.values():
+    for client in clients:
+        ids = [message["id"] for message in client.received("new_message")]
         assert ids == acked_ids  # exactly once each, in increasing id order
 
     history = all_history(server)

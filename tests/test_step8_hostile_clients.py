@@ -4,12 +4,11 @@ import time
 
 import pytest
 import requests
-import socketio
 import websocket
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 import app as chat
-from conftest import WAIT
+from conftest import WAIT, RawClient
 from test_step4_gateway import count_messages
 
 DOCUMENTED_ERRORS = ("payload must be a JSON object", "text is required", "text must be a string",
@@ -73,12 +72,9 @@ def assert_still_serving(server, good, text):
 @pytest.fixture
 def server_and_good_client(start_server, async_mode):
     server = start_server(ASYNC_MODE=async_mode, RATE_LIMIT_PER_SECOND="0")
-    good = socketio.Client(reconnection=False)
-    presences = []
-    good.on("presence", presences.append)
-    good.connect(server.url, transports=["websocket"], auth={"name": "good"}, wait_timeout=WAIT)
-    yield server, good, presences
-    good.disconnect()
+    good = RawClient(server, auth={"name": "good"})  # records presence in the server's order
+    yield server, good
+    good.close()
 
 
 GARBAGE = ["", "x", "hello", "4", "40", "42", '42["event_message"', '42["event_message",{"text":', "42[1,2,3]",
@@ -87,7 +83,7 @@ GARBAGE = ["", "x", "hello", "4", "40", "42", '42["event_message"', '42["event_m
 
 
 def test_garbage_frames_never_hurt_the_others(server_and_good_client):
-    server, good, _ = server_and_good_client
+    server, good = server_and_good_client
     for frame in GARBAGE:
         ws = engineio_websocket(server)
         try:
@@ -107,7 +103,7 @@ def count_saved(server):
 
 
 def test_raw_tcp_garbage_and_half_requests(server_and_good_client):
-    server, good, _ = server_and_good_client
+    server, good = server_and_good_client
     for junk in (b"\x16\x03\x01\x02\x00\x01\x00", b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n",
                  b"POST /socket.io/?EIO=4&transport=polling&sid=nope HTTP/1.1\r\nContent-Length: 999\r\n\r\n42",
                  b"\x00" * 4096, b"GET / HTTP/1.1\r\nHost: " + b"a" * 70000 + b"\r\n\r\n"):
@@ -117,24 +113,23 @@ def test_raw_tcp_garbage_and_half_requests(server_and_good_client):
 
 
 def test_a_client_that_never_reads_does_not_slow_the_others(server_and_good_client):
-    server, good, _ = server_and_good_client
+    server, good = server_and_good_client
     sleeper = engineio_websocket(server)
     sleeper.send("40")  # joins the chat, then never reads again
     sleeper.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    received = []
-    good.on("new_message", received.append)
     start = time.monotonic()
     for n in range(300):
         good.emit("event_message", {"text": f"{n} " + "x" * 900})
     deadline = time.monotonic() + WAIT * 4
-    while len(received) < 300 and time.monotonic() < deadline:
+    while len(good.received("new_message")) < 300 and time.monotonic() < deadline:
         time.sleep(0.02)
+    received = good.received("new_message")
     assert len(received) == 300, f"only {len(received)} of 300 in {time.monotonic() - start:.1f}s"
     sleeper.sock.close()
 
 
 def test_abrupt_disconnects_mid_send(server_and_good_client):
-    server, good, _ = server_and_good_client
+    server, good = server_and_good_client
     for n in range(20):
         ws = engineio_websocket(server)
         ws.send("40")
@@ -163,18 +158,25 @@ def connect_and_drop(server, count):
         ws.sock.close()
 
 
+def last_presence(client):
+    """The latest presence the server sent to `client`, or None."""
+    presences = client.received("presence")
+    return presences[-1] if presences else None
+
+
 def test_hundreds_of_connects_and_disconnects(server_and_good_client):
-    server, good, presences = server_and_good_client
+    server, good = server_and_good_client
+    alone = {"online": 1, "users": ["good"]}
     connect_and_drop(server, 100)  # warm up caches and pools
     deadline = time.monotonic() + WAIT * 4
-    while not (presences and presences[-1] == {"online": 1, "users": ["good"]}) and time.monotonic() < deadline:
+    while last_presence(good) != alone and time.monotonic() < deadline:
         time.sleep(0.05)
     baseline = rss_kb(server.process.pid)
     connect_and_drop(server, 400)
     assert_still_serving(server, good, "after the churn")
     deadline = time.monotonic() + WAIT * 4
-    while not (presences[-1] == {"online": 1, "users": ["good"]}) and time.monotonic() < deadline:
+    while last_presence(good) != alone and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert presences[-1] == {"online": 1, "users": ["good"]}  # every dropped client was forgotten
+    assert last_presence(good) == alone  # every dropped client was forgotten
     growth = rss_kb(server.process.pid) - baseline
     assert growth < 15_000, f"RSS grew by {growth} KB over 400 connections"
