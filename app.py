@@ -30,7 +30,7 @@ app = Flask(__name__)
 
 @app.get("/")
 def index():
-    """The chat page (templates/index.html).
+    """The chat page (templates/index.html), where only our own scripts may run (step 8).
     ---
     tags: [page]
     summary: The browser chat page
@@ -44,7 +44,7 @@ def index():
 
 
 def main():
-    """Serve on HOST:PORT until Ctrl+C."""
+    """Serve on HOST:PORT until Ctrl+C, tuned for a whole class (step 7)."""
     host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "5000"))
     raise_open_file_limit()  # a class of 2,000 needs 2,000 connections
     # What is loaded now lives as long as the server: spare the garbage collector from scanning it
@@ -122,6 +122,7 @@ from datetime import datetime, timezone
 
 from flask import render_template
 from flask_socketio import ConnectionRefusedError, SocketIO, emit
+
 
 def origin_allowed(origin, environ):
     """May a browser page from `origin` use this server? Its own pages always may; other sites
