@@ -581,12 +581,18 @@ def token_expired(_header, _payload):
     return {"error": "expired token: log in again"}, 401
 
 
+def bearer_token():
+    """The token of an `Authorization: Bearer <token>` header, or None. The scheme's name is
+    case-insensitive (RFC 7235): "bearer" and "BEARER" work too."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token if scheme.lower() == "bearer" else None
+
+
 @app.before_request
 def accept_bearer_in_any_case():
-    """"bearer" and "BEARER" name the same scheme as "Bearer" (RFC 7235); flask-jwt-extended
-    knows only "Bearer", so tell it that."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and scheme != "Bearer":
+    """flask-jwt-extended knows only "Bearer": hand it the token under that exact name."""
+    token = bearer_token()
+    if token:
         request.environ["HTTP_AUTHORIZATION"] = f"Bearer {token}"
 
 
@@ -605,10 +611,7 @@ def page_settings():
 
 def find_token(auth):
     """A socket's JWT: handshake auth {"token"}, an Authorization header, or ?token= (Postman)."""
-    scheme, _, header_token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer":  # the scheme's name is case-insensitive (RFC 7235)
-        header_token = None
-    return auth.get("token") or header_token or request.args.get("token")
+    return auth.get("token") or bearer_token() or request.args.get("token")
 
 
 def read_token(token):
