@@ -439,7 +439,7 @@ def env_flag(name):
 
 def secret_key(name):
     """A signing key: the environment variable `name`, else one made at the first start and kept in
-    the instance folder (only this user may read it), so tokens survive a restart."""
+    the instance folder (only this user may read it), so tokens survive a restart (step 9)."""
     if os.environ.get(name):
         return os.environ[name]
     path = os.path.join(app.instance_path, name.lower())
@@ -583,7 +583,7 @@ def token_expired(_header, _payload):
 
 def bearer_token():
     """The token of an `Authorization: Bearer <token>` header, or None. The scheme's name is
-    case-insensitive (RFC 7235): "bearer" and "BEARER" work too."""
+    case-insensitive (RFC 7235): "bearer" and "BEARER" work too (step 8)."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return token if scheme.lower() == "bearer" else None
 

@@ -9,6 +9,7 @@ import socketio
 import app as chat
 from conftest import WAIT
 from test_step4_gateway import count_messages, real_client
+from test_step6_auth import auth_on, register_and_login  # noqa: F401 (a fixture)
 
 
 def test_a_burst_over_the_rate_limit_is_refused(connect):
@@ -179,3 +180,20 @@ def test_an_origin_that_only_starts_like_our_host_cannot_open_a_socket(start_ser
         for origin, status in [(f"http://{host}", 200), (lookalike, 400)]:
             answer = requests.get(handshake, headers={"Host": host, "Origin": origin}, timeout=5)
             assert answer.status_code == status, (host, origin)
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Bearer"])
+def test_the_bearer_scheme_is_case_insensitive_on_rest_and_sockets(client, connect, auth_on, scheme):
+    """RFC 7235: the scheme name is case-insensitive, so `bearer <jwt>` works like `Bearer <jwt>`."""
+    token = register_and_login(client)
+    header = {"Authorization": f"{scheme} {token}"}
+    assert client.get("/auth/me", headers=header).get_json()["username"] == "ana"
+    assert client.get("/messages", headers=header).status_code == 200
+    ana = connect(headers=header)
+    assert ana.test_client.is_connected()
+    assert ana.emit("event_message", {"text": "hola"})["message"]["author"] == "ana"
+
+
+def test_another_scheme_is_not_taken_for_bearer(client, auth_on):
+    token = register_and_login(client)
+    assert client.get("/auth/me", headers={"Authorization": f"Basic {token}"}).status_code == 401

@@ -11,6 +11,7 @@ import re
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -300,3 +301,29 @@ def test_the_readme_gunicorn_command_chats(gunicorn):
 def test_the_readme_gunicorn_command_chats_behind_nginx(gunicorn, tmp_path):
     with running_nginx(tmp_path, gunicorn.port, gunicorn.port) as url:
         chat_through(url, ("polling", "websocket"))  # like a browser: polling first, then upgrade
+
+
+def test_keys_are_made_once_kept_private_and_tokens_survive_a_restart(start_server, project_copy):
+    server = start_server(AUTH_REQUIRED="true", cwd=project_copy, JWT_SECRET_KEY="")
+    credentials = {"username": "ana", "password": "correct horse"}
+    assert requests.post(server.url + "/auth/register", json=credentials, timeout=WAIT).status_code == 201
+    token = requests.post(server.url + "/auth/login", json=credentials, timeout=WAIT).json()["access_token"]
+    keys = {name: project_copy / "instance" / name for name in ("secret_key", "jwt_secret_key")}
+    for path in keys.values():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600  # only the server's user may read it
+        assert len(path.read_text()) == 64
+    assert keys["secret_key"].read_text() != keys["jwt_secret_key"].read_text()
+    kept = {name: path.read_text() for name, path in keys.items()}
+    server.stop()
+
+    again = start_server(port=server.port, AUTH_REQUIRED="true", cwd=project_copy,
+                         JWT_SECRET_KEY="")
+    assert {name: path.read_text() for name, path in keys.items()} == kept  # not made anew
+    me = requests.get(again.url + "/auth/me", headers={"Authorization": f"Bearer {token}"}, timeout=WAIT)
+    assert me.status_code == 200 and me.json()["username"] == "ana"
+    client = socketio.Client(reconnection=False)
+    client.connect(again.url, auth={"token": token}, transports=["websocket"], wait_timeout=WAIT)
+    try:
+        assert client.call("event_message", {"text": "still me"}, timeout=WAIT)["message"]["author"] == "ana"
+    finally:
+        client.disconnect()

@@ -143,7 +143,7 @@ def test_the_checkpoint_command_prints_the_checkpoint():
 def test_the_seed_complete_is_step_6_and_reads_in_one_sitting():
     lines = checkpoint.checkpoint(6).splitlines()
     code = [line for line in lines if line.strip() and not line.strip().startswith("#")]
-    assert len(code) < 520, len(code)
+    assert len(code) < 450, len(code)
 
 
 TANGLE_RULES = """
