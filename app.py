@@ -44,9 +44,9 @@ def index():
 
 
 def main():
-    """Serve on HOST:PORT until Ctrl+C, tuned for a whole class (step 7)."""
+    """Serve on HOST:PORT until Ctrl+C, tuned for a whole class (step 7), guarded (step 10)."""
     host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "5000"))
-    raise_open_file_limit()  # a class of 2,000 needs 2,000 connections
+    raise_open_file_limit(20_000)  # room for eventlet's 10,000 connections and everything else
     # What is loaded now lives as long as the server: spare the garbage collector from scanning it
     # again at every full collection (those paused every chat for 20-100 ms).
     gc.freeze()
@@ -65,11 +65,12 @@ def main():
         listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # max_size: each open websocket holds one of eventlet's "requests" (1,024 by default).
         # debug=False: a request that breaks gets no Python traceback in its answer.
-        eventlet.wsgi.server(listener, app, log_output=False, max_size=10_000, debug=False)
+        eventlet.wsgi.server(listener, app, log_output=False, max_size=10_000, debug=False,
+                             socket_timeout=REQUEST_TIMEOUT, protocol=GuardedProtocol)
     else:
         # Werkzeug's development server; its line per request would bury the chat's own log.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        app.run(host, port, request_handler=NoDelayRequestHandler)
+        app.run(host, port, request_handler=GuardedRequestHandler)
 
 
 # --- Step 2: structure: one module, and errors as JSON ------------------------------------------
@@ -135,9 +136,10 @@ def origin_allowed(origin, environ):
 
 MAX_SOCKET_PACKET = 64 * 1024  # bytes; a bigger Socket.IO frame closes that connection
 # The same origin rule as REST; frames over 64 KB close the connection; with MESSAGE_QUEUE set,
-# every process hears the broadcasts of the others (step 9).
+# every process hears the broadcasts of the others (step 9). async_handlers=False: the events of a
+# client run one after another, so a flood waits in its own socket, not in our memory (step 10).
 socketio = SocketIO(app, async_mode=ASYNC_MODE, cors_allowed_origins=origin_allowed,
-                    max_http_buffer_size=MAX_SOCKET_PACKET,
+                    max_http_buffer_size=MAX_SOCKET_PACKET, async_handlers=False,
                     message_queue=os.environ.get("MESSAGE_QUEUE"))
 app.config.update(MAX_MESSAGE_LENGTH=int(os.environ.get("MAX_MESSAGE_LENGTH", "1000")))
 MAX_AUTHOR_LENGTH = 32
@@ -154,6 +156,10 @@ class Connection:
     name: str | None         # the self-chosen handshake name of an anonymous client
     allowance: float = 0     # messages it may send right now: the rate limit's bucket (step 8)
     allowance_at: float = 0  # when the allowance was last topped up: never, so it starts full
+    address: str | None = None  # the client's address (step 10)
+    token: str | None = None    # its JWT, checked again every 15 s (step 10)
+    refused: int = 0            # events refused since refused_since
+    refused_since: float = 0
 
 
 connections = {}  # Socket.IO sid -> Connection, for this server process
@@ -165,17 +171,23 @@ one_message_at_a_time = threading.Lock()
 def on_connect(auth):
     """A client opened a connection: check who it is, remember it, tell everyone."""
     auth = auth if isinstance(auth, dict) else {}
-    username, problem = read_token(find_token(auth))  # step 6
+    address, limit = request.remote_addr, app.config["MAX_CONNECTIONS_PER_IP"]
+    if limit and sum(c.address == address for c in list(connections.values())) >= limit:
+        raise ConnectionRefusedError(f"too many connections from your address (limit {limit})")
+    token = find_token(auth)
+    username, problem = read_token(token)  # step 6
     if app.config["AUTH_REQUIRED"] and not username:
         raise ConnectionRefusedError(problem)
     try:
         name = None if auth.get("name") is None else clean_name(auth["name"], "name")
     except Refused as error:
         raise ConnectionRefusedError(str(error))
-    connections[request.sid] = Connection(username, name)
+    connections[request.sid] = Connection(username, name, address=address,
+                                          token=token if username else None)
     join_room(THIS_PROCESS)  # step 9
     log.info("connect %s as %s, %d online", request.sid, username or name, len(connections))
     presence_changed()
+    start_token_checks()  # step 10
 
 
 @socketio.on("disconnect")
@@ -203,22 +215,25 @@ def send_presence():
     socketio.sleep(0.2)
     presence_pending = False
     names = {c.username or c.name for c in list(connections.values())} - {None}
-    socketio.emit("presence", {"online": len(connections), "users": sorted(names)}, to=THIS_PROCESS)
+    socketio.emit("presence", {"online": len(connections), "users": sorted(names)[:100]},
+                  to=THIS_PROCESS)  # at most 100 names (step 10)
 
 
 @socketio.on("event_message")
 def on_event_message(data=None, *_extra):  # a client may send no payload, or several
     """A client sent `event_message`: check it, save it, then broadcast `new_message`."""
+    connection = connections[request.sid]
     try:
         with one_message_at_a_time:  # so every client gets the ids in increasing order
-            connection = connections[request.sid]
             spend_allowance(connection)
+            spend_address_allowance(connection.address)  # step 10
             author, text = check_message(data, connection)
             message = save_message(author, text)
             # Saved first, broadcast second: nobody ever sees a message the database does not hold.
             socketio.emit("new_message", message)
     except Refused as error:
         emit("message_error", {"error": str(error)})  # to the sender alone
+        count_refusal(connection)  # step 10
         return {"ok": False, "error": str(error)}
     return {"ok": True, "message": message}  # the acknowledgement, if the client asked for one
 
@@ -254,9 +269,15 @@ def clean_text(value, field, max_length):
 
 def clean_name(value, field):
     """An author or handshake name: clean text on one line, as it appears in presence and logs."""
+    if isinstance(value, str):
+        value = unicodedata.normalize("NFC", value)  # one form for the same letters (step 10)
     value = clean_text(value, field, MAX_AUTHOR_LENGTH)
     if not value.isprintable():  # no line breaks, tabs or invisible direction marks
         raise Refused(f"{field} must be printable characters on one line")
+    if all(char in BLANK_LETTERS or unicodedata.category(char)[0] in "MZ" for char in value):
+        raise Refused(f"{field} must show at least one letter, digit or symbol")  # step 10
+    if value.casefold() == "system":
+        raise Refused(f"{field} system is reserved for the server's announcements")
     return value
 
 
@@ -409,8 +430,10 @@ def health():
       200:
         description: The database answers and accepts writes
         schema: {type: object, properties: {status: {type: string, example: ok}}}
-      503: {description: "The database is down, locked or read-only", schema: {$ref: "#/definitions/Error"}}
+      503: {description: "The database is down, locked, read-only or its disk full", schema: {$ref: "#/definitions/Error"}}
     """
+    if database_disk_full():  # step 10
+        return {"error": "database disk full"}, 503
     try:
         # A write that changes nothing: it fails when the database is down, locked or read-only.
         db.session.execute(db.text("UPDATE message SET id = id WHERE 1 = 0"))
@@ -490,7 +513,10 @@ DUMMY_HASH = generate_password_hash("not anybody's password")
 
 def read_credentials():
     """The username and password of a JSON body, or 400 with what is wrong."""
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # [[[[... nested thousands deep: not credentials (step 10)
+        data = None
     if not isinstance(data, dict):
         abort(400, 'send a JSON object like {"username": "ana", "password": "at least 8 chars"}')
     username, password = data.get("username"), data.get("password")
@@ -498,6 +524,8 @@ def read_credentials():
         abort(400, "username must be 1-32 letters, digits, _, - or .")
     if not isinstance(password, str) or not 8 <= len(password) <= 128:
         abort(400, "password must be 8-128 characters")
+    if re.search("[\ud800-\udfff]", password):  # half a character: it cannot be hashed (step 10)
+        abort(400, "password must be valid text")
     return username, password
 
 
@@ -511,16 +539,24 @@ def register():
     responses:
       201: {description: Created, schema: {$ref: "#/definitions/User"}}
       400: {description: Invalid username or password, schema: {$ref: "#/definitions/Error"}}
-      409: {description: Username taken, schema: {$ref: "#/definitions/Error"}}
+      409: {description: "Username taken (in any case), or reserved", schema: {$ref: "#/definitions/Error"}}
+      429: {description: "Over 10 tries a minute from your address", schema: {$ref: "#/definitions/Error"}}
+      503: {description: The database cannot take the account now, schema: {$ref: "#/definitions/Error"}}
     """
     username, password = read_credentials()
-    user = User(username=username, password_hash=generate_password_hash(password))
+    if username.lower() == "system":  # the author of `flask announce`
+        abort(409, "username already taken")
+    user = User(username=username, password_hash=off_the_hub(generate_password_hash, password))
     db.session.add(user)
     try:
         db.session.commit()
-    except IntegrityError:
+    except IntegrityError:  # the same name, in any case (the index on lower(username))
         db.session.rollback()
         abort(409, "username already taken")
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.exception("could not save a new account")
+        abort(503, "database unavailable: account not saved, try again")
     return {"id": user.id, "username": user.username}, 201
 
 
@@ -538,11 +574,12 @@ def login():
                  properties: {access_token: {type: string}, username: {type: string, example: ana}}}
       400: {description: Malformed body, schema: {$ref: "#/definitions/Error"}}
       401: {description: Wrong username or password, schema: {$ref: "#/definitions/Error"}}
+      429: {description: "Over 10 tries a minute from your address", schema: {$ref: "#/definitions/Error"}}
     """
     username, password = read_credentials()
     user = db.session.scalar(db.select(User).where(User.username == username))
     hash_to_check = user.password_hash if user else DUMMY_HASH  # same work whether the user exists
-    if not check_password_hash(hash_to_check, password) or user is None:
+    if not off_the_hub(check_password_hash, hash_to_check, password) or user is None:
         abort(401, "wrong username or password")
     return {"access_token": create_access_token(identity=user.username), "username": user.username}
 
@@ -619,14 +656,16 @@ def read_token(token):
     if not token:
         return None, "missing token: log in, then send it in auth {token}, a Bearer header or ?token="
     try:
-        username = decode_token(token)["sub"]
+        payload = decode_token(token)
     except ExpiredSignatureError:
         return None, "expired token: log in again"
     except Exception:  # bad signature, tampered, alg "none", not a JWT at all...
         return None, "invalid token: log in again"
-    if not USERNAME.fullmatch(username):  # signed by us, yet not one of our usernames
+    if not USERNAME.fullmatch(payload["sub"]):  # signed by us, yet not one of our usernames
         return None, "invalid token: log in again"
-    return username, None
+    if token_revoked(payload):  # step 10
+        return None, "invalid token: logged out or account deleted, log in again"
+    return payload["sub"], None
 
 
 swagger.template["definitions"].update({
@@ -799,6 +838,334 @@ def announce(text):
     socketio.emit("new_message", message)
     print(f"saved message {message['id']}", "and broadcast it" if os.environ.get("MESSAGE_QUEUE") else
           "(set MESSAGE_QUEUE to broadcast it to running servers)")
+
+
+# --- Step 10: one student with a script ---------------------------------------------------------
+import collections
+import json
+import shutil
+import unicodedata
+from http import HTTPStatus
+
+from flask_jwt_extended import get_jwt
+from flask_limiter import Limit, Limiter
+from flask_limiter.util import get_remote_address
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+app.config.update(
+    MAX_CONNECTIONS_PER_IP=int(os.environ.get("MAX_CONNECTIONS_PER_IP", "50")),
+    RATE_LIMIT_PER_ADDRESS=float(os.environ.get("RATE_LIMIT_PER_ADDRESS", "20")),
+    TRUSTED_PROXIES=int(os.environ.get("TRUSTED_PROXIES", "0")),
+)
+
+
+def guard_packets(read_packet):
+    """Wrap python-socketio's reader of Socket.IO packets, so that no packet can hurt the others."""
+    def guarded(eio_sid, data):
+        socketio.sleep(0)  # eventlet: let every other client run between two packets of this one
+        if not isinstance(data, str) or data[:1] in ("5", "6"):
+            problem = "a binary packet (this server has no binary events)"
+        else:
+            try:
+                return read_packet(eio_sid, data)
+            except (ValueError, TypeError, IndexError, KeyError, RecursionError) as error:
+                problem = f"a packet that does not decode ({type(error).__name__})"
+        log.warning("closing connection %s: it sent %s", eio_sid, problem)  # one line, no traceback
+        socketio.server.eio.disconnect(eio_sid)  # the connection itself, not only its Socket.IO session
+    return guarded
+
+
+socketio.server.eio.on("message", guard_packets(socketio.server.eio.handlers["message"]))
+
+
+@socketio.on_error_default
+def socket_event_failed(error):
+    """A bug in one of our event handlers: log it for us, and answer the client a plain error."""
+    log.exception("unexpected error in Socket.IO event %s", request.event["message"])
+    return {"ok": False, "error": "internal server error"}
+
+
+address_allowances = {}  # client address -> (messages it may send now, when that was counted)
+
+
+def spend_address_allowance(address):
+    """RATE_LIMIT_PER_ADDRESS messages a second (a burst of twice that) from one client address,
+    all its connections together: reconnecting does not refill it."""
+    per_second = app.config["RATE_LIMIT_PER_ADDRESS"]
+    if not per_second:
+        return  # 0 turns the limit off (benchmarks)
+    now = time.monotonic()
+    allowance, counted_at = address_allowances.get(address, (2 * per_second, now))
+    allowance = min(2 * per_second, allowance + (now - counted_at) * per_second)
+    if allowance < 1:
+        raise Refused("rate limit exceeded for your address")
+    address_allowances[address] = (allowance - 1, now)
+
+
+def count_refusal(connection):
+    """Disconnect a connection that keeps sending far beyond its limit: more than
+    5 × RATE_LIMIT_BURST refused events within 10 seconds."""
+    now = time.monotonic()
+    if now - connection.refused_since > 10:
+        connection.refused, connection.refused_since = 0, now
+    connection.refused += 1
+    limit = 5 * app.config["RATE_LIMIT_BURST"]
+    if limit and connection.refused > limit:
+        log.warning("disconnect %s (%s): %d refused events in 10 s", request.sid, connection.address,
+                    connection.refused)
+        # Close the connection itself: a script ignores Socket.IO's polite "disconnect" packet.
+        socketio.server.eio.disconnect(socketio.server.manager.eio_sid_from_sid(request.sid, "/"))
+
+
+@socketio.on("*")
+def on_unknown_event(event, *_data):
+    """An event this server does not know (a typo in Postman, or a script): refused."""
+    count_refusal(connections[request.sid])
+    return {"ok": False, "error": f"unknown event {str(event)[:40]!r}"}
+
+
+def limit_socket_sessions(wsgi_app):
+    """Refuse a new Engine.IO session to an address that already holds 2 × MAX_CONNECTIONS_PER_IP."""
+    def middleware(environ, start_response):
+        limit = 2 * app.config["MAX_CONNECTIONS_PER_IP"]
+        new_session = "sid=" not in environ.get("QUERY_STRING", "")
+        if limit and new_session and environ.get("PATH_INFO", "").startswith("/socket.io"):
+            address = environ.get("REMOTE_ADDR")
+            held = sum(e.get("REMOTE_ADDR") == address for e in list(socketio.server.environ.values()))
+            if held >= limit:
+                body = b'{"error":"too many connections from your address"}\n'
+                start_response("429 Too Many Requests", [("Content-Type", "application/json"),
+                                                         ("Content-Length", str(len(body)))])
+                return [body]
+        return wsgi_app(environ, start_response)
+    return middleware
+
+
+app.wsgi_app = limit_socket_sessions(app.wsgi_app)
+if app.config["TRUSTED_PROXIES"]:  # outermost, so that every part sees the client's own address
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXIES"])
+
+
+open_connections = collections.Counter()  # client address -> its open TCP connections (this process)
+open_connections_lock = threading.Lock()
+REQUEST_TIMEOUT = 10  # seconds a client may take to send a request (websockets are exempt)
+
+
+class GuardedConnection:
+    """Added to the HTTP server's handler of one TCP connection (eventlet's or Werkzeug's)."""
+
+    def handle(self):
+        address = self.client_address[0]
+        with open_connections_lock:
+            open_connections[address] += 1
+        try:
+            limit = 2 * app.config["MAX_CONNECTIONS_PER_IP"]
+            if limit and not app.config["TRUSTED_PROXIES"] and open_connections[address] > limit:
+                self.send_error(429, "too many connections from your address")
+            else:
+                super().handle()
+        finally:
+            with open_connections_lock:
+                open_connections[address] -= 1
+                if not open_connections[address]:
+                    del open_connections[address]
+
+    def send_error(self, code, message=None, explain=None):
+        """The HTTP server's own errors, in JSON like every other error."""
+        self.wfile.write(json_answer(code, message or HTTPStatus(code).phrase))
+        self.wfile.flush()
+        self.close_connection = True
+
+
+def json_answer(code, message):
+    """A whole HTTP answer with a JSON error, for the servers' own errors (Flask never sees those)."""
+    body = json.dumps({"error": message}).encode() + b"\n"
+    return (b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+            b"Connection: close\r\n\r\n%s" % (code, HTTPStatus(code).phrase.encode(), len(body), body))
+
+
+class GuardedRequestHandler(GuardedConnection, NoDelayRequestHandler):
+    """Werkzeug's handler (threading mode), guarded, with a timeout on every read."""
+    timeout = REQUEST_TIMEOUT
+
+
+def without_timeout_for_websockets(wsgi_app):
+    """A websocket stays open and quiet between messages: lift REQUEST_TIMEOUT from its socket."""
+    def middleware(environ, start_response):
+        if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+            if "werkzeug.socket" in environ:  # threading mode
+                environ["werkzeug.socket"].settimeout(None)
+            elif "eventlet.input" in environ:
+                environ["eventlet.input"].get_socket().settimeout(None)
+        return wsgi_app(environ, start_response)
+    return middleware
+
+
+app.wsgi_app = without_timeout_for_websockets(app.wsgi_app)
+
+
+@app.errorhandler(TimeoutError)
+def request_timed_out(error):
+    """A body shorter than its Content-Length: the read timed out after REQUEST_TIMEOUT."""
+    return {"error": f"the request did not arrive within {REQUEST_TIMEOUT} s"}, 408
+
+
+@app.after_request
+def json_redirects(response):
+    """Flask answers /docs with a redirect to /docs/ whose body is HTML: make it JSON like the rest."""
+    if 300 <= response.status_code < 400 and response.mimetype == "text/html":
+        response.set_data(app.json.response({"error": f"moved to {response.location}"}).get_data())
+        response.content_type = "application/json"
+    return response
+
+
+def unmask(data, mask, length=None, offset=0):
+    """XOR the first `length` bytes of a websocket frame with its 4-byte mask, from `offset` on."""
+    length = len(data) if length is None else length
+    shift = offset % 4
+    key = (bytes(mask[shift:]) + bytes(mask[:shift])) * (length // 4 + 1)
+    return (int.from_bytes(data[:length], "big") ^ int.from_bytes(key[:length], "big")).to_bytes(length, "big")
+
+
+if ASYNC_MODE == "eventlet":
+    import eventlet.websocket
+    import eventlet.wsgi
+
+    eventlet.websocket.RFC6455WebSocket._apply_mask = staticmethod(unmask)  # was byte by byte
+    eventlet.wsgi.RESPONSE_414 = json_answer(414, "URL too long")  # was an empty body
+
+    class GuardedProtocol(GuardedConnection, eventlet.wsgi.HttpProtocol):
+        """eventlet's handler of one connection, guarded; headers too large get JSON too."""
+
+        def parse_request(self):
+            try:
+                return super().parse_request()
+            except (eventlet.wsgi.HeaderLineTooLong, eventlet.wsgi.HeadersTooLarge):
+                self.send_error(431, "request headers too large")
+                return False
+
+
+def is_not_a_login():
+    return request.endpoint not in ("login", "register")
+
+
+limiter = Limiter(get_remote_address, app=app, headers_enabled=True,
+                  storage_uri=os.environ.get("MESSAGE_QUEUE") or "memory://",
+                  default_limits=[Limit("10 per minute", exempt_when=is_not_a_login,
+                                        error_message="too many attempts from your address: wait a minute")])
+hash_slots = threading.BoundedSemaphore(1)  # one at a time: ~32 MB, and one core left for the chat
+
+
+def off_the_hub(function, *args):
+    """Run a password hash where it cannot stall the chat: under eventlet on a native thread
+    (eventlet's own thread serves every client), and one at a time."""
+    with hash_slots:
+        if ASYNC_MODE == "eventlet":
+            import eventlet.tpool
+
+            return eventlet.tpool.execute(function, *args)
+        return function(*args)
+
+
+class RevokedToken(db.Model):
+    """A token logged out before it expired: refused until then (POST /auth/logout)."""
+    jti = db.Column(db.String(64), primary_key=True)  # the token's own id
+    expires_at = db.Column(db.DateTime, nullable=False)
+
+
+with app.app_context():
+    db.create_all()  # the revoked_token table is new
+    try:  # usernames are unique regardless of case, whichever process registers them
+        db.session.execute(db.text('CREATE UNIQUE INDEX IF NOT EXISTS user_username_lower '
+                                   'ON "user" (lower(username))'))
+        db.session.commit()
+    except IntegrityError:  # an older database already holds "Ana" and "ana"
+        db.session.rollback()
+        log.warning("usernames that differ only in case exist: new ones are still checked")
+
+
+def token_revoked(payload):
+    """Was this token logged out, or its account deleted? (REST and sockets ask.)"""
+    logged_out = db.session.get(RevokedToken, payload["jti"]) is not None
+    account = db.session.scalar(db.select(User.id).where(User.username == payload["sub"]))
+    return logged_out or account is None
+
+
+@jwt.token_in_blocklist_loader
+def refuse_revoked_tokens(_header, payload):
+    return token_revoked(payload)
+
+
+@jwt.revoked_token_loader
+def token_was_revoked(_header, _payload):
+    return {"error": "invalid token: logged out or account deleted, log in again"}, 401
+
+
+@app.post("/auth/logout")
+def logout():
+    """Log out: this token stops working, on REST and on every socket that uses it.
+    ---
+    tags: [auth]
+    summary: Revoke the access token
+    description: Sockets connected with it are disconnected within 15 seconds, on every process.
+    security: [{Bearer: []}]
+    responses:
+      204: {description: Logged out}
+      401: {description: "Missing, invalid or expired token", schema: {$ref: "#/definitions/Error"}}
+    """
+    verify_jwt_in_request()
+    token = get_jwt()
+    expires_at = datetime.fromtimestamp(token["exp"], timezone.utc).replace(tzinfo=None)
+    db.session.execute(db.delete(RevokedToken).where(RevokedToken.expires_at < utc_now()))  # expired
+    db.session.add(RevokedToken(jti=token["jti"], expires_at=expires_at))
+    try:
+        db.session.commit()
+    except IntegrityError:  # logged out twice at the same moment: it is revoked either way
+        db.session.rollback()
+    return "", 204
+
+
+token_checks_started = False
+
+
+def start_token_checks():
+    """Start check_tokens_again() once, when the first client connects."""
+    global token_checks_started
+    if not token_checks_started:
+        token_checks_started = True
+        socketio.start_background_task(check_tokens_again)
+
+
+def check_tokens_again():
+    """Every 15 s, check the token of each logged-in socket again, as on_connect did."""
+    while True:
+        socketio.sleep(15)
+        for sid, connection in list(connections.items()):
+            socketio.sleep(0)  # one check at a time, between everyone else's messages
+            with app.app_context():
+                if connection.token and read_token(connection.token)[0] is None:
+                    log.info("disconnect %s: its token expired or was revoked", sid)
+                    socketio.server.disconnect(sid)
+
+
+# Letters that draw nothing: the Hangul fillers and the blank Braille pattern.
+BLANK_LETTERS = "\u115f\u1160\u3164\uffa0\u2800"
+
+
+def database_disk_full(reserve=1_000_000):
+    """SQLite writes to a file on this machine: with under 1 MB free there, writes fail."""
+    url = db.engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return False  # another server's disk (PostgreSQL): its own write check below tells
+    return shutil.disk_usage(os.path.dirname(url.database)).free < reserve
+
+
+swagger.template["info"]["description"] += """
+Per client address: at most MAX_CONNECTIONS_PER_IP (50) connections, RATE_LIMIT_PER_ADDRESS (20)
+messages a second saved, and 10 logins or registrations a minute. A connection with over
+5 × RATE_LIMIT_BURST refused events in 10 s, or a packet that does not decode, is disconnected. A
+socket whose token expires or is logged out (POST /auth/logout) is disconnected within 15 s.
+"""
 
 
 if __name__ == "__main__":

@@ -30,12 +30,17 @@ sys.path.insert(0, str(APP_DIR))
 
 # Set before app.py is imported: the database engine is built at import time.
 for name in ("AUTH_REQUIRED", "CORS_ORIGINS", "MAX_MESSAGE_LENGTH", "RATE_LIMIT_BURST",
-             "RATE_LIMIT_PER_SECOND", "MESSAGE_QUEUE", "JWT_EXPIRES_MINUTES"):
+             "RATE_LIMIT_PER_SECOND", "MESSAGE_QUEUE", "JWT_EXPIRES_MINUTES", "TRUSTED_PROXIES"):
     os.environ.pop(name, None)
 UNIT_DB_DIR = tempfile.mkdtemp(prefix="chat-live-unit-")
 atexit.register(shutil.rmtree, UNIT_DB_DIR, ignore_errors=True)
 os.environ.update(DATABASE_URL=f"sqlite:///{UNIT_DB_DIR}/chat.db", ASYNC_MODE="threading",
                   SECRET_KEY="unit-test-secret", JWT_SECRET_KEY="unit-test-jwt-key-of-at-least-32-bytes")
+# Every test client of the unit tests comes from one address: the per-address limits (step 10) are
+# off for them, and the tests of those limits turn them on. Real servers get the defaults.
+PER_ADDRESS_LIMITS = ("MAX_CONNECTIONS_PER_IP", "RATE_LIMIT_PER_ADDRESS")
+NO_PER_ADDRESS_LIMITS = dict.fromkeys(PER_ADDRESS_LIMITS, "0")  # for tests of many clients from one address
+os.environ.update(NO_PER_ADDRESS_LIMITS)
 
 import app as chat  # noqa: E402  (must come after the environment is set)
 
@@ -47,12 +52,15 @@ def app():
     """The Flask app with empty tables and no open connections."""
     if hasattr(chat, "db"):  # step 5 on
         with chat.app.app_context():
-            for model in (chat.Message, getattr(chat, "User", None)):
+            for model in (chat.Message, getattr(chat, "User", None), getattr(chat, "RevokedToken", None)):
                 if model is not None:
                     chat.db.session.execute(chat.db.delete(model))
             chat.db.session.commit()
     if isinstance(getattr(chat, "messages", None), list):  # step 4 keeps them in memory
         chat.messages.clear()
+    if hasattr(chat, "limiter"):  # step 10: every test starts with no login attempts counted
+        chat.limiter.reset()
+        chat.address_allowances.clear()
     yield chat.app
     getattr(chat, "connections", {}).clear()  # step 4 on
 
@@ -161,7 +169,8 @@ def start_server(tmp_path):
 
     def start(port=None, preexec_fn=None, command=None, cwd=APP_DIR, **env):
         # JWT_SECRET_KEY stays: tests mint tokens with it. ASYNC_MODE goes: app.py picks its own.
-        base = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL", "ASYNC_MODE")}
+        base = {k: v for k, v in os.environ.items()
+                if k not in ("SECRET_KEY", "DATABASE_URL", "ASYNC_MODE", *PER_ADDRESS_LIMITS)}
         base.update(DATABASE_URL=database, PYTHONUNBUFFERED="1")
         server = Server(tmp_path / f"server{len(servers)}.log", {**base, **env}, port, preexec_fn,
                         command, cwd)

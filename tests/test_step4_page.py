@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import socketio
 
-from conftest import disconnect_all
+from conftest import disconnect_all, NO_PER_ADDRESS_LIMITS
 from page import NEWEST_MESSAGE_IN_VIEW, XSS, browser, expect, open_tab, send_from_python  # noqa: F401
 
 
@@ -105,7 +105,7 @@ def test_presence_is_cleared_while_offline_and_comes_back_after(start_server, op
 
 
 def test_the_newest_message_stays_in_view_on_a_narrow_phone(start_server, open_tab):
-    server = start_server(RATE_LIMIT_BURST="0")
+    server = start_server(RATE_LIMIT_BURST="0", **NO_PER_ADDRESS_LIMITS)
     names = ["alexandra", "bartholomew", "cassiopeia", "dimitrios", "evangeline"]
     others = [socketio.Client() for _ in names]  # a presence list too long for one line
     try:

@@ -15,7 +15,7 @@ def test_a_page_loaded_later_starts_with_the_history_shown_as_text(start_server,
 
 
 def test_load_older_pages_back_through_the_history(start_server, open_tab):
-    server = start_server(RATE_LIMIT_BURST="0")
+    server = start_server(RATE_LIMIT_BURST="0", **NO_PER_ADDRESS_LIMITS)
     send_from_python(server, [f"m{n}" for n in range(1, 61)])
     tab = open_tab(server)
     expect(tab.messages()).to_have_count(50)

@@ -8,7 +8,7 @@ import time
 import requests
 import socketio
 
-from conftest import WAIT, RawClient
+from conftest import WAIT, RawClient, NO_PER_ADDRESS_LIMITS
 
 
 def all_history(server, token=None):
@@ -28,7 +28,7 @@ def wait_until(condition, timeout=WAIT * 6):
 
 
 def test_acknowledged_messages_survive_a_hard_kill(start_server):
-    server = start_server(RATE_LIMIT_PER_SECOND="0")
+    server = start_server(RATE_LIMIT_PER_SECOND="0", **NO_PER_ADDRESS_LIMITS)
     acked = []
     client = socketio.Client(reconnection=False)
     client.connect(server.url, transports=["websocket"], auth={"name": "ana"}, wait_timeout=WAIT)
@@ -45,7 +45,7 @@ def test_acknowledged_messages_survive_a_hard_kill(start_server):
     client.disconnect()
     acked_ids = {ack["message"]["id"] for ack in acked}
 
-    again = start_server(RATE_LIMIT_PER_SECOND="0")  # same database file
+    again = start_server(RATE_LIMIT_PER_SECOND="0", **NO_PER_ADDRESS_LIMITS)  # same database file
     history = all_history(again)
     ids = [m["id"] for m in history]
     assert len(ids) == len(set(ids))  # none twice
@@ -57,7 +57,7 @@ def test_acknowledged_messages_survive_a_hard_kill(start_server):
 
 def test_twenty_clients_sending_at_once(start_server, async_mode):
     """20 clients x 25 messages at once: all saved once, all delivered once, in id order."""
-    server = start_server(ASYNC_MODE=async_mode, RATE_LIMIT_PER_SECOND="0")
+    server = start_server(ASYNC_MODE=async_mode, RATE_LIMIT_PER_SECOND="0", **NO_PER_ADDRESS_LIMITS)
     # Raw clients: each records new_message in the order the server sent it, on one thread.
     clients = [RawClient(server, auth={"name": f"user{n}"}) for n in range(20)]
     try:

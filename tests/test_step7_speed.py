@@ -39,7 +39,7 @@ def test_the_server_raises_a_low_open_file_limit_for_a_big_class(start_server, a
     server = start_server(ASYNC_MODE=async_mode, preexec_fn=low_limit)
     limits = open(f"/proc/{server.process.pid}/limits").read()
     soft = int(re.search(r"Max open files\s+(\d+)", limits).group(1))
-    assert soft == min(10_000, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    assert soft >= min(10_000, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
     sockets = []
     try:
         for _ in range(100):

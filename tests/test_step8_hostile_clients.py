@@ -8,7 +8,7 @@ import websocket
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 import app as chat
-from conftest import WAIT, RawClient
+from conftest import WAIT, RawClient, NO_PER_ADDRESS_LIMITS
 from test_step4_gateway import count_messages
 
 DOCUMENTED_ERRORS = ("payload must be a JSON object", "text is required", "text must be a string",
@@ -71,7 +71,7 @@ def assert_still_serving(server, good, text):
 
 @pytest.fixture
 def server_and_good_client(start_server, async_mode):
-    server = start_server(ASYNC_MODE=async_mode, RATE_LIMIT_PER_SECOND="0")
+    server = start_server(ASYNC_MODE=async_mode, RATE_LIMIT_PER_SECOND="0", **NO_PER_ADDRESS_LIMITS)
     good = RawClient(server, auth={"name": "good"})  # records presence in the server's order
     yield server, good
     good.close()

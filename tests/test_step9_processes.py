@@ -21,7 +21,7 @@ import pytest
 import requests
 import socketio
 
-from conftest import ROOT, WAIT, disconnect_all, free_port
+from conftest import ROOT, WAIT, disconnect_all, free_port, NO_PER_ADDRESS_LIMITS
 
 
 def needs(found, what):
@@ -98,7 +98,9 @@ def fresh_postgres(postgres):
     import psycopg
 
     with psycopg.connect(postgres["url"].replace("+psycopg", "")) as connection:
-        connection.execute("TRUNCATE message, \"user\" RESTART IDENTITY")
+        tables = [row[0] for row in connection.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]  # those of this checkpoint
+        connection.execute("TRUNCATE " + ", ".join(f'"{table}"' for table in tables) + " RESTART IDENTITY")
     return postgres
 
 
@@ -115,7 +117,7 @@ def flask(database_url, message_queue, *args):
 @pytest.fixture
 def two_processes(start_server, redis_url, fresh_postgres, async_mode):
     env = {"DATABASE_URL": fresh_postgres["url"], "MESSAGE_QUEUE": redis_url, "ASYNC_MODE": async_mode,
-           "RATE_LIMIT_PER_SECOND": "0"}
+           "RATE_LIMIT_PER_SECOND": "0", **NO_PER_ADDRESS_LIMITS}
     return start_server(**env), start_server(**env)
 
 
@@ -183,8 +185,9 @@ def nginx(two_processes, tmp_path):
 
 
 @contextlib.contextmanager
-def running_nginx(tmp_path, first_port, second_port):
-    """The repository's nginx.conf with its two upstream ports (5001, 5002) and its own port swapped."""
+def running_nginx(tmp_path, first_port, second_port, wait=True):
+    """The repository's nginx.conf with its two upstream ports (5001, 5002) and its own port swapped;
+    wait=True waits until the servers behind it answer /health through it."""
     needs(shutil.which("nginx"), "nginx")
     port = free_port()
     config = (ROOT / "nginx.conf").read_text()
@@ -192,15 +195,24 @@ def running_nginx(tmp_path, first_port, second_port):
         "127.0.0.1:5002", f"127.0.0.1:{second_port}").replace("127.0.0.1:8080", f"127.0.0.1:{port}")
     config = config.replace("/tmp/chat-live-nginx", str(tmp_path / "nginx"))
     (tmp_path / "nginx.conf").write_text(config)
-    proxy = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", "nginx.conf", "-g", "daemon off;"],
-                             stderr=subprocess.DEVNULL)
+    with open(tmp_path / "nginx.stderr", "w") as errors:  # its error log (error_log stderr)
+        proxy = subprocess.Popen(["nginx", "-p", str(tmp_path), "-c", "nginx.conf", "-g", "daemon off;"],
+                                 stderr=errors)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: healthy(url), what="nginx")
+        wait_until(lambda: healthy(url) if wait else reaches(url), what="nginx")
         yield url
     finally:
         proxy.terminate()
         proxy.wait(timeout=WAIT)
+
+
+def reaches(url):
+    """Does nginx answer at all (a 502 when nothing runs behind it)?"""
+    try:
+        return requests.get(url + "/health", timeout=1).status_code > 0
+    except requests.RequestException:
+        return False
 
 
 def healthy(url):

@@ -1,0 +1,358 @@
+"""Step 10: the rules behind the attack tests of test_step10_hostile.py. Logins limited per address,
+hashing off the hub, logout and revoked tokens (REST, sockets, every process), name rules, presence of
+at most 100 names, a full disk, malformed JSON, and logs with no token in them."""
+import contextlib
+import os
+import re
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+import socketio
+
+import app as chat
+from conftest import WAIT
+from test_step4_gateway import count_messages
+from test_step6_auth import auth_on, mint, register_and_login  # noqa: F401 (auth_on: a fixture)
+from test_step9_processes import (fresh_postgres, needs, nginx, redis_url, running_nginx,  # noqa: F401
+                                  two_processes)
+
+CREDENTIALS = {"username": "ana", "password": "correct horse"}
+
+
+# --- Logins: 10 a minute per address ------------------------------------------------------------
+
+@pytest.mark.parametrize("route", ["/auth/login", "/auth/register"])
+def test_the_eleventh_try_in_a_minute_is_429_with_retry_after(client, route):
+    answers = [client.post(route, json={"username": f"u{n}", "password": "correct horse"})
+               for n in range(11)]
+    assert all(a.status_code != 429 for a in answers[:10])
+    assert answers[10].status_code == 429
+    assert answers[10].get_json() == {"error": "too many attempts from your address: wait a minute"}
+    assert 0 < int(answers[10].headers["Retry-After"]) <= 60
+
+
+def test_another_address_is_not_slowed_by_it(client):
+    for _ in range(11):
+        client.post("/auth/login", json=CREDENTIALS)
+    other = client.post("/auth/login", json=CREDENTIALS, environ_base={"REMOTE_ADDR": "127.0.0.2"})
+    assert other.status_code == 401  # not 429: a wrong password, answered
+
+
+def test_the_rest_of_the_api_is_not_limited(client):
+    assert all(client.get("/messages").status_code == 200 for _ in range(30))
+
+
+def test_one_hash_at_a_time(app, monkeypatch):
+    """Parallel registrations take turns with the password hash: memory stays bounded (~32 MB each)."""
+    running, most = [0], [0]
+    lock = threading.Lock()
+    real_hash = chat.generate_password_hash
+
+    def counting_hash(password):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            return real_hash(password)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(chat, "generate_password_hash", counting_hash)
+
+    def register(n):
+        with app.test_client() as client:
+            environ = {"REMOTE_ADDR": f"127.0.3.{n}"}
+            client.post("/auth/register", json={"username": f"p{n}", "password": "correct horse"},
+                        environ_base=environ)
+
+    threads = [threading.Thread(target=register, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT * 4)
+    assert most[0] == 1
+
+
+def test_under_eventlet_the_hash_runs_on_a_native_thread(monkeypatch):
+    import eventlet.tpool
+
+    ran = []
+    monkeypatch.setattr(chat, "ASYNC_MODE", "eventlet")
+    monkeypatch.setattr(eventlet.tpool, "execute", lambda function, *args: ran.append(function) or "hash")
+    assert chat.off_the_hub(chat.generate_password_hash, "correct horse") == "hash"
+    assert ran == [chat.generate_password_hash]
+
+
+def test_logins_are_counted_together_by_every_process(start_server, redis_url):
+    """With MESSAGE_QUEUE set, both processes keep their counts in Redis: 6 + 5 tries make 11."""
+    a = start_server(MESSAGE_QUEUE=redis_url)
+    b = start_server(MESSAGE_QUEUE=redis_url)
+    statuses = [requests.post(server.url + "/auth/login", json=CREDENTIALS, timeout=WAIT).status_code
+                for server in [a] * 6 + [b] * 5]
+    assert statuses[:10] == [401] * 10 and statuses[10] == 429
+
+
+# --- Malformed credentials ----------------------------------------------------------------------
+
+def test_json_nested_thousands_deep_is_a_400(client):
+    answer = client.post("/auth/login", data="[" * 8000, content_type="application/json")
+    assert answer.status_code == 400 and "JSON object" in answer.get_json()["error"]
+
+
+def test_half_a_character_in_a_password_is_a_400(client):
+    answer = client.post("/auth/register", data='{"username": "ana", "password": "abcdefgh\\ud800"}',
+                         content_type="application/json")
+    assert answer.status_code == 400 and answer.get_json() == {"error": "password must be valid text"}
+
+
+# --- Logout, deleted accounts -------------------------------------------------------------------
+
+def test_logout_revokes_the_token_on_rest(client, auth_on):
+    token = register_and_login(client)
+    header = {"Authorization": f"Bearer {token}"}
+    assert client.post("/auth/logout", headers=header).status_code == 204
+    for answer in (client.get("/auth/me", headers=header), client.get("/messages", headers=header),
+                   client.post("/auth/logout", headers=header)):
+        assert answer.status_code == 401
+        assert answer.get_json() == {"error": "invalid token: logged out or account deleted, log in again"}
+    fresh = register_and_login(client, password="correct horse")  # log in again: a new token works
+    assert client.get("/auth/me", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
+
+
+def test_logout_needs_a_token(client):
+    assert client.post("/auth/logout").status_code == 401
+
+
+def delete_account(username):
+    with chat.app.app_context():
+        chat.db.session.execute(chat.db.delete(chat.User).where(chat.User.username == username))
+        chat.db.session.commit()
+
+
+def test_a_deleted_accounts_token_is_refused_on_rest_and_sockets(client, connect, auth_on):
+    token = register_and_login(client)
+    delete_account("ana")
+    assert client.get("/messages", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    refused = chat.socketio.test_client(chat.app, auth={"token": token})
+    assert not refused.is_connected()
+    assert chat.read_token(token) == (None, "invalid token: logged out or account deleted, log in again")
+
+
+def test_a_logged_out_token_cannot_connect(client, auth_on):
+    token = register_and_login(client)
+    client.post("/auth/logout", headers={"Authorization": f"Bearer {token}"})
+    assert not chat.socketio.test_client(chat.app, auth={"token": token}).is_connected()
+
+
+def logged_in_socket(url, token):
+    client = socketio.Client(reconnection=False)
+    dropped = threading.Event()
+    client.on("disconnect", lambda *reason: dropped.set())
+    client.connect(url, auth={"token": token}, transports=["websocket"], wait_timeout=WAIT)
+    return client, dropped
+
+
+SWEEP = 15  # seconds between two checks of the open sockets' tokens (app.check_tokens_again)
+
+
+def test_open_sockets_are_dropped_after_logout_or_deletion_on_every_process(two_processes, fresh_postgres):
+    """Two processes (Redis, PostgreSQL): a logout on one drops the sockets of that token on both."""
+    a, b = two_processes
+    tokens = {}
+    for name in ("ana", "bea", "cho"):
+        credentials = {"username": name, "password": "correct horse"}
+        requests.post(a.url + "/auth/register", json=credentials, timeout=WAIT).raise_for_status()
+        tokens[name] = requests.post(a.url + "/auth/login", json=credentials, timeout=WAIT).json()["access_token"]
+    sockets = {name: [logged_in_socket(server.url, tokens[name]) for server in (a, b)]
+               for name in ("ana", "bea", "cho")}
+    assert requests.post(b.url + "/auth/logout", headers={"Authorization": f"Bearer {tokens['ana']}"},
+                         timeout=WAIT).status_code == 204
+    import psycopg
+
+    with psycopg.connect(fresh_postgres["url"].replace("+psycopg", "")) as connection:
+        connection.execute("DELETE FROM \"user\" WHERE username = 'bea'")  # the operator deletes bea
+    try:
+        for name in ("ana", "bea"):
+            for _, dropped in sockets[name]:
+                assert dropped.wait(SWEEP + WAIT), f"{name}'s socket is still open"
+        for client, dropped in sockets["cho"]:
+            assert not dropped.is_set() and client.connected  # nobody else is dropped
+    finally:
+        for pair in sockets.values():
+            for client, _ in pair:
+                client.disconnect()
+
+
+def test_an_expired_token_drops_its_open_socket(start_server, async_mode):
+    server = start_server(ASYNC_MODE=async_mode, JWT_EXPIRES_MINUTES="0.05")  # 3 s
+    requests.post(server.url + "/auth/register", json=CREDENTIALS, timeout=WAIT).raise_for_status()
+    token = requests.post(server.url + "/auth/login", json=CREDENTIALS, timeout=WAIT).json()["access_token"]
+    client, dropped = logged_in_socket(server.url, token)
+    try:
+        assert dropped.wait(3 + SWEEP + WAIT)
+    finally:
+        client.disconnect()
+
+
+# --- Names --------------------------------------------------------------------------------------
+
+def test_usernames_are_unique_regardless_of_case(client):
+    assert client.post("/auth/register", json=CREDENTIALS).status_code == 201
+    for name in ("Ana", "ANA", "aNa"):
+        answer = client.post("/auth/register", json={"username": name, "password": "correct horse"})
+        assert answer.status_code == 409 and answer.get_json() == {"error": "username already taken"}
+
+
+def test_the_database_itself_refuses_a_second_ana_in_another_case(app):
+    from sqlalchemy.exc import IntegrityError
+
+    with app.app_context():
+        chat.db.session.add(chat.User(username="ana", password_hash="x"))
+        chat.db.session.commit()
+        chat.db.session.add(chat.User(username="ANA", password_hash="x"))
+        with pytest.raises(IntegrityError):
+            chat.db.session.commit()
+        chat.db.session.rollback()
+
+
+@pytest.mark.parametrize("name", ["system", "System", "SYSTEM"])
+def test_system_is_reserved(client, connect, name):
+    answer = client.post("/auth/register", json={"username": name, "password": "correct horse"})
+    assert answer.status_code == 409
+    ana = connect(auth={"name": "ana"})
+    ack = ana.emit("event_message", {"text": "hola", "author": name})
+    assert ack == {"ok": False, "error": "author system is reserved for the server's announcements"}
+    assert not chat.socketio.test_client(chat.app, auth={"name": name}).is_connected()
+    assert count_messages() == 0
+
+
+INVISIBLE = ["\u3164", "\uffa0", "\u2800", "\u115f\u1160", "\u0301", "\u0301\u0308", "\u3164 \u2800"]
+
+
+@pytest.mark.parametrize("name", INVISIBLE)
+def test_a_name_of_invisible_characters_is_refused(connect, name):
+    ack = connect().emit("event_message", {"text": "hola", "author": name})
+    assert ack == {"ok": False, "error": "author must show at least one letter, digit or symbol"}
+    assert not chat.socketio.test_client(chat.app, auth={"name": name}).is_connected()
+    assert count_messages() == 0
+
+
+@pytest.mark.parametrize("name", ["\u202eana", "ana\u202d", "\u2066ana\u2069", "a\u200fb"])
+def test_direction_overrides_are_refused(connect, name):
+    ack = connect().emit("event_message", {"text": "hola", "author": name})
+    assert ack["ok"] is False and count_messages() == 0
+
+
+def test_names_are_stored_in_one_unicode_form(connect):
+    decomposed = "Jose\u0301"  # "e" + combining acute: looks like "José"
+    message = connect().emit("event_message", {"text": "hola", "author": decomposed})["message"]
+    assert message["author"] == "Jos\u00e9"
+
+
+def test_visible_names_from_every_script_still_work(connect):
+    for name in ("ana", "José", "Zoë", "王芳", "Ана", "😀", "a b"):
+        assert connect().emit("event_message", {"text": "hola", "author": name})["message"]["author"] == name
+
+
+# --- Presence, unknown events -------------------------------------------------------------------
+
+def test_presence_lists_at_most_100_names_but_counts_everyone(connect):
+    clients = [connect(auth={"name": f"user{n:03}"}) for n in range(120)]
+    latest = clients[0].wait_for("presence", timeout=WAIT)
+    deadline = time.monotonic() + WAIT
+    while latest[-1]["online"] < 120:
+        assert time.monotonic() < deadline, latest[-1]["online"]
+        time.sleep(0.05)
+        latest = clients[0].received("presence")
+    assert latest[-1]["online"] == 120
+    assert latest[-1]["users"] == [f"user{n:03}" for n in range(100)]
+
+
+def test_an_unknown_event_gets_an_error_ack(connect):
+    ack = connect(auth={"name": "ana"}).test_client.emit("event_mesage", {"text": "hola"}, callback=True)
+    assert ack == {"ok": False, "error": "unknown event 'event_mesage'"}
+    assert count_messages() == 0
+
+
+def test_a_bug_in_a_handler_answers_a_plain_error_and_logs_it(connect, monkeypatch, caplog):
+    def broken(*args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(chat, "check_message", broken)
+    ack = connect(auth={"name": "ana"}).emit("event_message", {"text": "hola"})
+    assert ack == {"ok": False, "error": "internal server error"}
+    assert "a bug" in caplog.text
+
+
+# --- A full disk --------------------------------------------------------------------------------
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 2 MB tmpfs for the database, which the test fills up (needs root, as in CI)."""
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2M", "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    needs(mounted.returncode == 0, f"mounting a tmpfs ({mounted.stderr.strip()})")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_full_disk_makes_health_503_and_register_a_json_503(start_server, tiny_disk, async_mode):
+    server = start_server(ASYNC_MODE=async_mode, DATABASE_URL=f"sqlite:///{tiny_disk}/chat.db")
+    assert requests.get(server.url + "/health", timeout=WAIT).status_code == 200
+    with open(tiny_disk / "filler", "wb") as filler:  # the disk fills up
+        with contextlib.suppress(OSError):
+            while True:
+                filler.write(b"x" * 65536)
+                filler.flush()
+    health = requests.get(server.url + "/health", timeout=WAIT)
+    assert health.status_code == 503 and health.json() == {"error": "database disk full"}
+    with contextlib.suppress(OSError):  # fill what the page cache gave back, too
+        with open(tiny_disk / "filler2", "wb") as more:
+            more.write(b"x" * 1_000_000)
+    answers = [requests.post(server.url + "/auth/register", timeout=WAIT,
+                             json={"username": f"user{n}", "password": "x" * 8 + "y" * n * 50})
+               for n in range(5)]
+    assert all(a.headers["Content-Type"] == "application/json" for a in answers)
+    assert {a.status_code for a in answers} <= {201, 503} and answers[-1].status_code == 503, \
+        [(a.status_code, a.text) for a in answers]
+    assert answers[-1].json() == {"error": "database unavailable: account not saved, try again"}
+    os.remove(tiny_disk / "filler")  # space again: healthy again
+    assert requests.get(server.url + "/health", timeout=WAIT).status_code == 200
+
+
+def test_health_reports_a_nearly_full_disk(client, monkeypatch):
+    monkeypatch.setattr(chat.shutil, "disk_usage", lambda path: chat.shutil._ntuple_diskusage(10**9, 10**9 - 10, 10))
+    assert client.get("/health").status_code == 503
+
+
+# --- Logs without tokens ------------------------------------------------------------------------
+
+def test_no_token_reaches_the_app_log(start_server, async_mode):
+    server = start_server(ASYNC_MODE=async_mode, AUTH_REQUIRED="true")
+    requests.post(server.url + "/auth/register", json=CREDENTIALS, timeout=WAIT).raise_for_status()
+    token = requests.post(server.url + "/auth/login", json=CREDENTIALS, timeout=WAIT).json()["access_token"]
+    client = socketio.Client(reconnection=False)
+    client.connect(f"{server.url}?token={token}", transports=["websocket"], wait_timeout=WAIT)
+    client.call("event_message", {"text": "hola"}, timeout=WAIT)
+    requests.post(server.url + "/auth/logout", headers={"Authorization": f"Bearer {token}"}, timeout=WAIT)
+    client.disconnect()
+    assert token not in server.log() and token.split(".")[2] not in server.log()
+
+
+def test_no_token_reaches_nginx_logs_when_the_upstream_is_down(tmp_path, start_server):
+    """nginx.conf in front of processes that are down: its error log must not quote ?token=."""
+    from conftest import free_port
+
+    token = mint()
+    with running_nginx(tmp_path, free_port(), free_port(), wait=False) as url:  # nothing there
+        for transport in ("polling", "websocket"):  # Postman sends its token so
+            path = f"/socket.io/?EIO=4&transport={transport}&token={token}"
+            assert requests.get(url + path, timeout=WAIT).status_code == 502
+    logs = (tmp_path / "nginx.stderr").read_text()  # nginx.conf logs errors to stderr, and nothing else
+    assert token not in logs and token.split(".")[2] not in logs
