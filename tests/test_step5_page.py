@@ -1,5 +1,6 @@
 """Step 5: the chat page in a real browser: older pages of the history, and catching up after the
 server restarts. (Shared browser fixtures: tests/page.py.)"""
+from conftest import NO_PER_ADDRESS_LIMITS
 from page import XSS, browser, expect, open_tab, send_from_python  # noqa: F401
 
 

@@ -12,7 +12,7 @@ import requests
 import websocket
 
 import app as chat
-from conftest import APP_DIR, WAIT
+from conftest import APP_DIR, NO_PER_ADDRESS_LIMITS, WAIT
 
 
 def test_websockets_are_served_uncompressed(start_server, async_mode):
@@ -36,7 +36,7 @@ def test_the_server_raises_a_low_open_file_limit_for_a_big_class(start_server, a
     def low_limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 
-    server = start_server(ASYNC_MODE=async_mode, preexec_fn=low_limit)
+    server = start_server(ASYNC_MODE=async_mode, preexec_fn=low_limit, **NO_PER_ADDRESS_LIMITS)
     limits = open(f"/proc/{server.process.pid}/limits").read()
     soft = int(re.search(r"Max open files\s+(\d+)", limits).group(1))
     assert soft >= min(10_000, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
