@@ -848,6 +848,7 @@ import shutil
 import sys
 import unicodedata
 from http import HTTPStatus
+from urllib.parse import parse_qs
 
 from flask_jwt_extended import get_jwt
 from flask_limiter import Limit, Limiter
@@ -950,7 +951,7 @@ def limit_socket_sessions(wsgi_app):
     """Refuse a new Engine.IO session to an address that already holds 2 × MAX_CONNECTIONS_PER_IP."""
     def middleware(environ, start_response):
         limit = 2 * app.config["MAX_CONNECTIONS_PER_IP"]
-        new_session = "sid=" not in environ.get("QUERY_STRING", "")
+        new_session = "sid" not in parse_qs(environ.get("QUERY_STRING", ""))
         if limit and new_session and environ.get("PATH_INFO", "").startswith("/socket.io"):
             address = environ.get("REMOTE_ADDR")
             held = sum(e.get("REMOTE_ADDR") == address for e in list(socketio.server.environ.values()))

@@ -368,3 +368,12 @@ def test_no_token_reaches_nginx_logs_when_the_upstream_is_down(tmp_path, start_s
             assert requests.get(url + path, timeout=WAIT).status_code == 502
     logs = (tmp_path / "nginx.stderr").read_text()  # nginx.conf logs errors to stderr, and nothing else
     assert token not in logs and token.split(".")[2] not in logs
+
+
+def test_a_look_alike_sid_parameter_does_not_dodge_the_session_cap(start_server):
+    """Abandoned handshakes are capped at 2 × MAX_CONNECTIONS_PER_IP per address, whatever else the
+    query says (a parameter named like "xsid=" once slipped through)."""
+    server = start_server(MAX_CONNECTIONS_PER_IP="2")
+    url = server.url + "/socket.io/?EIO=4&transport=polling&xsid=1"
+    statuses = [requests.get(url, timeout=WAIT).status_code for _ in range(5)]
+    assert statuses == [200] * 4 + [429]
