@@ -1065,9 +1065,25 @@ if ASYNC_MODE == "eventlet":
                 self.send_error(431, "request headers too large")
                 return False
 else:
+    import simple_websocket
+    import wsproto.utilities
+    from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
+
     # A thread that reads a flood keeps Python's global lock 5 ms at a time; 1 ms lets the threads of
     # everyone else in five times as often (threading mode, and gunicorn).
     sys.setswitchinterval(0.001)
+
+    def close_websocket(self):
+        """Engine.IO's writer thread closes the websocket when a session ends. After cut_off() its
+        reader thread may be closing it at the same moment: the loser found it closed already, and
+        printed a traceback."""
+        try:
+            if self.ws.connected:
+                self.ws.close()
+        except (simple_websocket.ConnectionClosed, OSError, wsproto.utilities.LocalProtocolError):
+            pass  # closed already, which is what we wanted
+
+    SimpleWebSocketWSGI.close = close_websocket
 
 
 def is_not_a_login():

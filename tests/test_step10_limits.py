@@ -4,6 +4,7 @@ at most 100 names, a full disk, malformed JSON, and logs with no token in them."
 import contextlib
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -12,6 +13,7 @@ import types
 
 import pytest
 import requests
+import simple_websocket
 import socketio
 
 import app as chat
@@ -299,6 +301,25 @@ def test_a_bug_in_a_handler_answers_a_plain_error_and_logs_it(connect, monkeypat
     ack = connect(auth={"name": "ana"}).emit("event_message", {"text": "hola"})
     assert ack == {"ok": False, "error": "internal server error"}
     assert "a bug" in caplog.text
+
+
+def test_a_websocket_closed_by_both_of_its_threads_at_once_is_quiet(app):
+    """Threading mode: after cut_off(), Engine.IO's writer thread may close a websocket that its reader
+    thread has just closed (it saw the socket shut down). The loser must find it closed, not raise."""
+    from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
+
+    ours, theirs = socket.socketpair()
+    environ = {"werkzeug.socket": ours, "HTTP_HOST": "127.0.0.1", "HTTP_CONNECTION": "Upgrade",
+               "HTTP_UPGRADE": "websocket", "HTTP_SEC_WEBSOCKET_VERSION": "13",
+               "HTTP_SEC_WEBSOCKET_KEY": "dGhlIHNhbXBsZSBub25jZQ=="}
+    websocket = SimpleWebSocketWSGI(None, None)
+    websocket.ws = simple_websocket.Server(environ)
+    try:
+        assert websocket.ws.connected
+        ours.close()  # the reader thread won the race: its socket is gone, it still says connected
+        websocket.close()  # the writer thread's turn: before close_websocket(), OSError (EBADF)
+    finally:
+        theirs.close()
 
 
 # --- A full disk --------------------------------------------------------------------------------
