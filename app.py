@@ -160,10 +160,11 @@ class Connection:
     token: str | None = None    # its JWT, checked again every 15 s (step 10)
     refused: int = 0            # events refused since refused_since
     refused_since: float = 0
+    room: str = "general"       # the one room it is in (step 11)
 
 
 connections = {}  # Socket.IO sid -> Connection, for this server process
-presence_pending = False
+presence_pending = set()  # the rooms whose presence broadcast is on its way (step 11)
 one_message_at_a_time = threading.Lock()
 
 
@@ -180,57 +181,59 @@ def on_connect(auth):
         raise ConnectionRefusedError(problem)
     try:
         name = None if auth.get("name") is None else clean_name(auth["name"], "name")
+        room = clean_room(auth.get("room", request.args.get("room", "general")))  # step 11
     except Refused as error:
         raise ConnectionRefusedError(str(error))
     connections[request.sid] = Connection(username, name, address=address,
-                                          token=token if username else None)
-    join_room(THIS_PROCESS)  # step 9
-    log.info("connect %s as %s, %d online", request.sid, username or name, len(connections))
-    presence_changed()
+                                          token=token if username else None, room=room)
+    join_room(room)
+    join_room(presence_room(room))
+    log.info("connect %s as %s to %s, %d online", request.sid, username or name, room, len(connections))
+    presence_changed(room)
     start_token_checks()  # step 10
 
 
 @socketio.on("disconnect")
 def on_disconnect(reason):
     """A client left (closed the page, lost the network, or was dropped)."""
-    connections.pop(request.sid, None)
+    connection = connections.pop(request.sid, None)
     log.info("disconnect %s (%s), %d online", request.sid, reason, len(connections))
-    presence_changed()
+    if connection:
+        presence_changed(connection.room)
 
 
-def presence_changed():
-    """Schedule one `presence` broadcast; changes in the next 0.2 s share it.
+def presence_changed(room="general"):
+    """Schedule one `presence` broadcast to a room; changes in the next 0.2 s share it.
 
     Sending it on every connect would cost N*N packets when a room of N joins at once.
     """
-    global presence_pending
-    if not presence_pending:
-        presence_pending = True
-        socketio.start_background_task(send_presence)
+    if room not in presence_pending:
+        presence_pending.add(room)
+        socketio.start_background_task(send_presence, room)
 
 
-def send_presence():
-    """Wait 0.2 s, then broadcast how many connections are open and who is behind them."""
-    global presence_pending
+def send_presence(room="general"):
+    """Wait 0.2 s, then tell a room how many connections it holds and who is behind them."""
     socketio.sleep(0.2)
-    presence_pending = False
-    names = {c.username or c.name for c in list(connections.values())} - {None}
-    socketio.emit("presence", {"online": len(connections), "users": sorted(names)[:100]},
-                  to=THIS_PROCESS)  # at most 100 names (step 10)
+    presence_pending.discard(room)
+    here = [c for c in list(connections.values()) if c.room == room]
+    names = {c.username or c.name for c in here} - {None}
+    socketio.emit("presence", {"room": room, "online": len(here), "users": sorted(names)[:100]},
+                  to=presence_room(room))  # at most 100 names (step 10)
 
 
 @socketio.on("event_message")
 def on_event_message(data=None, *_extra):  # a client may send no payload, or several
-    """A client sent `event_message`: check it, save it, then broadcast `new_message`."""
+    """A client sent `event_message`: check it, save it, then broadcast `new_message` to its room."""
     connection = connections[request.sid]
     try:
         with one_message_at_a_time:  # so every client gets the ids in increasing order
             spend_allowance(connection)
             spend_address_allowance(connection.address)  # step 10
             author, text = check_message(data, connection)
-            message = save_message(author, text)
+            message = save_message(author, text, connection.room)
             # Saved first, broadcast second: nobody ever sees a message the database does not hold.
-            socketio.emit("new_message", message)
+            socketio.emit("new_message", message, to=connection.room)
     except Refused as error:
         emit("message_error", {"error": str(error)})  # to the sender alone
         count_refusal(connection)  # step 10
@@ -288,20 +291,23 @@ describe events, so here they are:
 | direction | event | payload | answer |
 |---|---|---|---|
 | client → server | `event_message` | `{"text": "hola", "author": "ana"}` | ack `{"ok": true, "message": Message}` or `{"ok": false, "error": "..."}` |
-| server → everyone | `new_message` | `Message` | sent only after the message is saved |
+| client → server | `join` | `{"room": "grupo-1"}` | ack `{"ok": true, "room": "grupo-1"}` or `{"ok": false, "error": "..."}` |
+| server → the room | `new_message` | `Message` | sent only after the message is saved |
 | server → sender | `message_error` | `{"error": "..."}` | invalid payload, too long, rate limited, database down |
-| server → everyone | `presence` | `{"online": 2, "users": ["ana", "bea"]}` | after connects and disconnects (at most 5 a second; with MESSAGE_QUEUE, per server process) |
+| server → the room | `presence` | `{"room": "general", "online": 2, "users": ["ana", "bea"]}` | after connects, joins and disconnects (at most 5 a second; with MESSAGE_QUEUE, per server process) |
 
-Connect with an optional handshake `auth` object `{"name": "ana"}`: the name others see in `presence`,
-and the author of messages that name none. A refused connection's `connect_error` says why (a bad
-name). Text: 1-MAX_MESSAGE_LENGTH (default 1000) characters, author: 1-32.
+Connect with an optional handshake `auth` object `{"name": "ana", "room": "grupo-1"}` (or `?room=`): the
+name others see in `presence`, and the author of messages that name none; the room to start in
+(`general` if none). A refused connection's `connect_error` says why (a bad name or room). Text:
+1-MAX_MESSAGE_LENGTH (default 1000) characters, author: 1-32, room: 1-32 of a-z, 0-9, - and _.
 """
 
 MESSAGE_SCHEMA = {
     "type": "object",
-    "required": ["id", "author", "text", "created_at"],
+    "required": ["id", "room", "author", "text", "created_at"],
     "properties": {
         "id": {"type": "integer", "example": 17},
+        "room": {"type": "string", "pattern": "^[a-z0-9_-]{1,32}$", "example": "general"},
         "author": {"type": "string", "minLength": 1, "maxLength": MAX_AUTHOR_LENGTH, "example": "ana"},
         "text": {"type": "string", "minLength": 1, "example": "hola"},
         "created_at": {"type": "string", "format": "date-time",
@@ -333,12 +339,15 @@ def utc_now():
 
 class Message(db.Model):
     id = db.Column(db.Integer, primary_key=True)  # increasing: the cursor for history pages
+    room = db.Column(db.String(32), nullable=False, default="general", server_default="general")
     author = db.Column(db.String(MAX_AUTHOR_LENGTH), nullable=False)
     text = db.Column(db.Text, nullable=False)
     created_at = db.Column(db.DateTime, nullable=False, default=utc_now)
+    # History is read one room at a time, by id: with this index that is a range scan (step 11).
+    __table_args__ = (db.Index("message_room_id", "room", "id"),)
 
     def to_dict(self):
-        return {"id": self.id, "author": self.author, "text": self.text,
+        return {"id": self.id, "room": self.room, "author": self.author, "text": self.text,
                 "created_at": self.created_at.isoformat(timespec="microseconds") + "Z"}
 
 
@@ -355,18 +364,24 @@ with app.app_context():
     db.create_all()  # creates only the tables that are missing
 
 
-def save_message(author, text):
-    """Insert and commit a message; return it as a dict. A database failure refuses the message."""
+def save_message(author, text, room="general"):
+    """Insert and commit a message, counted in its room; return it as a dict. A database failure
+    refuses the message."""
     # A plain INSERT, not db.session.add(): the session's bookkeeping was a third of the cost of
     # each message (tutorial step 7). Reading history still goes through the session.
-    row = {"author": author, "text": text, "created_at": utc_now()}
-    try:
-        with db.engine.begin() as connection:  # commits at the end, rolls back on an error
-            result = connection.execute(insert(Message), row)
-    except SQLAlchemyError:
-        log.exception("could not save a message")
-        raise Refused("database unavailable: message not saved, try again")
-    return Message(id=result.inserted_primary_key[0], **row).to_dict()
+    row = {"room": room, "author": author, "text": text, "created_at": utc_now()}
+    for attempt in range(3):
+        try:
+            with db.engine.begin() as connection:  # commits both at the end, or rolls both back
+                message_id = connection.execute(insert(Message), row).inserted_primary_key[0]
+                count_in_room(connection, room, message_id)
+            return Message(id=message_id, **row).to_dict()
+        except IntegrityError:
+            continue  # another process created this room's row just now: count again (step 11)
+        except SQLAlchemyError:
+            log.exception("could not save a message")
+            break
+    raise Refused("database unavailable: message not saved, try again")
 
 
 def int_arg(name, default, low, high):
@@ -384,13 +399,14 @@ MAX_ID = 2**53  # the largest integer every JSON client reads exactly
 
 @app.get("/messages")
 def get_messages():
-    """Chat history, oldest first.
+    """Chat history of one room, oldest first.
     ---
     tags: [messages]
-    summary: The newest messages, or a page before/after a message id
+    summary: The newest messages of a room, or a page before/after a message id
     description: With `before` it pages back (scroll up); with `after` it catches up after a reconnect.
     security: [{Bearer: []}, {}]  # {}: no token needed unless AUTH_REQUIRED=true
     parameters:
+      - {name: room, in: query, type: string, default: general, pattern: "^[a-z0-9_-]{1,32}$"}
       - {name: limit, in: query, type: integer, minimum: 1, maximum: 200, default: 50}
       - {name: before, in: query, type: integer, minimum: 0, maximum: 9007199254740992,
          description: "the newest `limit` messages with id < before"}
@@ -401,17 +417,22 @@ def get_messages():
         description: Messages, oldest first
         schema: {type: array, items: {$ref: "#/definitions/Message"}}
         examples:
-          application/json: [{id: 17, author: ana, text: hola, created_at: "2026-11-24T20:15:03.123456Z"}]
+          application/json: [{id: 17, room: general, author: ana, text: hola,
+                              created_at: "2026-11-24T20:15:03.123456Z"}]
       400: {description: A bad parameter, schema: {$ref: "#/definitions/Error"}}
       401: {description: "Login required (AUTH_REQUIRED=true, step 6)", schema: {$ref: "#/definitions/Error"}}
     """
+    try:
+        room = clean_room(request.args.get("room", "general"))
+    except Refused as error:
+        abort(400, str(error))
     limit = int_arg("limit", 50, 1, 200)
     before = int_arg("before", None, 0, MAX_ID)
     after = int_arg("after", None, 0, MAX_ID)
     if before is not None and after is not None:
         abort(400, "use before or after, not both")
-    query = db.select(Message).limit(limit)
-    if after is not None:  # the primary key index serves both directions: no OFFSET, no scan
+    query = db.select(Message).where(Message.room == room).limit(limit)
+    if after is not None:  # the (room, id) index serves both directions: no OFFSET, no scan
         rows = db.session.scalars(query.where(Message.id > after).order_by(Message.id)).all()
     else:
         if before is not None:
@@ -637,7 +658,7 @@ def accept_bearer_in_any_case():
 @app.before_request
 def require_login():
     """With AUTH_REQUIRED=true, reading the history needs a valid token (the seed's guard)."""
-    if app.config["AUTH_REQUIRED"] and request.endpoint == "get_messages":
+    if app.config["AUTH_REQUIRED"] and request.endpoint in ("get_messages", "get_rooms"):
         verify_jwt_in_request()
 
 
@@ -827,16 +848,18 @@ def init_db():
 
 @app.cli.command("announce")
 @click.argument("text")
-def announce(text):
-    """Save TEXT from "system" and broadcast it: flask --app app announce "TEXT"
+@click.option("--room", default="general", help="the room to post in (default: general)")
+def announce(text, room):
+    """Save TEXT from "system" and broadcast it: flask --app app announce "TEXT" [--room NAME]
 
     This runs outside the server, so the broadcast reaches clients only through MESSAGE_QUEUE.
     """
     try:
-        message = save_message("system", clean_text(text, "text", app.config["MAX_MESSAGE_LENGTH"]))
+        text = clean_text(text, "text", app.config["MAX_MESSAGE_LENGTH"])
+        message = save_message("system", text, clean_room(room))
     except Refused as error:
         raise click.ClickException(str(error))
-    socketio.emit("new_message", message)
+    socketio.emit("new_message", message, to=room)
     print(f"saved message {message['id']}", "and broadcast it" if os.environ.get("MESSAGE_QUEUE") else
           "(set MESSAGE_QUEUE to broadcast it to running servers)")
 
@@ -1208,6 +1231,118 @@ messages a second saved, and 10 logins or registrations a minute. A connection w
 5 × RATE_LIMIT_BURST refused events in 10 s, or a packet that does not decode, is disconnected. A
 socket whose token expires or is logged out (POST /auth/logout) is disconnected within 15 s.
 """
+
+
+# --- Step 11: rooms -----------------------------------------------------------------------------
+from flask_socketio import leave_room
+from sqlalchemy import inspect
+
+ROOM_NAME = re.compile(r"[a-z0-9_-]{1,32}")
+
+
+def clean_room(value):
+    """A room's name: 1-32 characters of a-z, 0-9, - and _, so that it fits in a link (/#grupo-1)."""
+    if not isinstance(value, str) or not ROOM_NAME.fullmatch(value):
+        raise Refused("room must be 1-32 characters of a-z, 0-9, - and _")
+    return value
+
+
+class Room(db.Model):
+    """A room that holds messages, counted as they are saved: GET /rooms reads one row per room
+    instead of counting a million messages at every call."""
+    name = db.Column(db.String(32), primary_key=True)
+    messages = db.Column(db.Integer, nullable=False)
+    last_id = db.Column(db.Integer, nullable=False)
+
+
+# The columns the message table gained after step 5, each with the value its old rows get.
+NEW_COLUMNS = {"room": "VARCHAR(32) NOT NULL DEFAULT 'general'"}
+
+
+def upgrade_database():
+    """Bring a database made by an earlier step (or release) up to date: add the columns it lacks."""
+    have = [column["name"] for column in inspect(db.engine).get_columns("message")]
+    with db.engine.begin() as connection:
+        for name, definition in NEW_COLUMNS.items():
+            if name not in have:
+                connection.execute(db.text(f"ALTER TABLE message ADD COLUMN {name} {definition}"))
+    db.create_all()  # the room table
+    for index in Message.__table__.indexes:
+        index.create(db.engine, checkfirst=True)
+    with db.engine.begin() as connection:
+        if connection.scalar(db.select(db.func.count()).select_from(Room)) == 0:
+            # Count the messages of each room once; from now on, each new message counts itself.
+            per_room = db.select(Message.room, db.func.count(), db.func.max(Message.id)).group_by(Message.room)
+            connection.execute(insert(Room).from_select(["name", "messages", "last_id"], per_room))
+
+
+with app.app_context():
+    upgrade_database()
+
+
+def count_in_room(connection, room, message_id):
+    """Add one message to its room's row, or create the row for the room's first message."""
+    counted = connection.execute(db.update(Room).where(Room.name == room)
+                                 .values(messages=Room.messages + 1, last_id=message_id))
+    if counted.rowcount == 0:
+        connection.execute(insert(Room), {"name": room, "messages": 1, "last_id": message_id})
+
+
+@app.get("/rooms")
+def get_rooms():
+    """The rooms that hold messages.
+    ---
+    tags: [messages]
+    summary: Every room that holds a message, by name
+    security: [{Bearer: []}, {}]
+    responses:
+      200:
+        description: Rooms, by name
+        schema: {type: array, items: {$ref: "#/definitions/Room"}}
+        examples:
+          application/json: [{name: general, messages: 120, last_id: 987}]
+      401: {description: "Login required (AUTH_REQUIRED=true, step 6)", schema: {$ref: "#/definitions/Error"}}
+    """
+    rooms = db.session.scalars(db.select(Room).where(Room.messages > 0).order_by(Room.name))
+    return [{"name": room.name, "messages": room.messages, "last_id": room.last_id} for room in rooms]
+
+
+swagger.template["definitions"]["Room"] = {
+    "type": "object",
+    "required": ["name", "messages", "last_id"],
+    "properties": {"name": {"type": "string", "example": "general"},
+                   "messages": {"type": "integer", "example": 120},
+                   "last_id": {"type": "integer", "example": 987, "description": "its newest message"}},
+}
+
+
+def presence_room(room):
+    """The Socket.IO room of this process's connections in a chat room: a "/" never appears in
+    a chat room's name, so no client can join it."""
+    return f"{THIS_PROCESS}/{room}"
+
+
+@socketio.on("join")
+def on_join(data=None, *_extra):
+    """A client moves to another room: {"room": "grupo-1"}."""
+    connection = connections[request.sid]
+    try:
+        spend_allowance(connection)
+        if not isinstance(data, dict):
+            raise Refused('payload must be a JSON object like {"room": "grupo-1"}')
+        room = clean_room(data.get("room"))
+    except Refused as error:
+        count_refusal(connection)  # step 10
+        return {"ok": False, "error": str(error)}
+    if room != connection.room:
+        leave_room(connection.room)
+        leave_room(presence_room(connection.room))
+        presence_changed(connection.room)
+        connection.room = room
+        join_room(room)
+        join_room(presence_room(room))
+        presence_changed(room)
+    return {"ok": True, "room": room}
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-// Chat Live's page: history over REST (step 5), live chat over Socket.IO (step 4), login (step 6).
+// Chat Live's page: history over REST (step 5), live chat over Socket.IO (step 4), login (step 6),
+// rooms (step 11).
 // Each socket listener names the handler in app.py that it talks to.
 "use strict";
 
@@ -7,16 +8,21 @@ const authRequired = document.body.dataset.authRequired === "true";
 const TOKEN = "chat.token", USER = "chat.user", NAME = "chat.name"; // localStorage keys
 const PAGE = 50;       // messages per history page
 const CATCH_UP = 200;  // the largest page GET /messages serves
+const ROOM_NAME = /^[a-z0-9_-]{1,32}$/; // as app.py's clean_room() has it
+const ACK_WAIT = 5000; // ms to wait for an acknowledgement
 const list = $("messages");
 const shown = new Set(); // ids of the messages on screen, so none is ever shown twice
 let socket = null;
 let handshakeName = ""; // the name our latest handshake gave: the one presence lists
+// The room we are in: the address says which (/#grupo-1); general if it names none, or no valid one.
+let room = ROOM_NAME.test(roomInAddress()) ? roomInAddress() : "general";
+let roomsListed = false;    // does the server have rooms? (GET /rooms answers from step 11 on)
 
 // --- Messages on screen ---------------------------------------------------------------------
 
 /** Show one message, in id order, as plain text: messages are data, never HTML. */
 function addMessage(message) {
-  if (shown.has(message.id)) return;
+  if (shown.has(message.id) || (message.room ?? room) !== room) return; // another room's: not here
   shown.add(message.id);
   const item = document.createElement("li");
   item.dataset.id = message.id;
@@ -70,10 +76,14 @@ function showPresence(text) {
 
 // --- REST: GET /messages (step 5), with the token when login is on (step 6) ------------------
 
-async function getMessages(query) {
+/** GET a path of the API, with the token when we hold one. */
+function getFrom(path) {
   const token = localStorage.getItem(TOKEN);
-  const response = await fetch(`/messages?${query}`,
-    { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+  return fetch(path, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+}
+
+async function getMessages(query) {
+  const response = await getFrom(`/messages?room=${room}&${query}`); // room: ignored before step 11
   if (response.status === 404) return []; // no history before step 5 of the tutorial
   const body = await response.json();
   if (response.status === 401) showLogin(body.error); // no token, or an expired one
@@ -83,19 +93,25 @@ async function getMessages(query) {
 
 /** On load (and after logging in): the newest page of history, then the live connection. */
 async function start() {
-  list.replaceChildren();
-  shown.clear();
-  showError("");
   $("login").hidden = true;
   $("chat").hidden = false;
   $("me").hidden = !authRequired;
   $("me-name").textContent = localStorage.getItem(USER);
   setStatus("connecting");
+  await showHistory();
+  connect();
+  listRooms().catch(showError);
+}
+
+/** Empty the list, then show the newest page of the room's history. */
+async function showHistory() {
+  list.replaceChildren();
+  shown.clear();
+  showError("");
   const page = await getMessages(`limit=${PAGE}`);
   page.forEach(addMessage);
   $("older").hidden = page.length < PAGE;
   scrollToBottom();
-  connect();
 }
 
 /** After every (re)connect: fetch what was sent while we were away (the first time too, since
@@ -125,8 +141,9 @@ $("older").addEventListener("click", async () => {
 /** The handshake `auth` object, asked for again at every reconnect: the token, or the name. */
 function handshake(send) {
   handshakeName = $("name").value.trim(); // the name presence lists us by, until the next one
-  send(authRequired ? { token: localStorage.getItem(TOKEN) }
-                    : handshakeName ? { name: handshakeName } : {});
+  const who = authRequired ? { token: localStorage.getItem(TOKEN) }
+                           : handshakeName ? { name: handshakeName } : {};
+  send({ ...who, room }); // the room to start in (step 11; an earlier server ignores it)
 }
 
 /** on_connect reads the name only from the handshake, and no event renames a connection:
@@ -163,7 +180,8 @@ function connect() {
   // on_event_message refused our message (empty, too long, rate limited...): say why.
   socket.on("message_error", ({ error }) => showError(error));
   // on_connect and on_disconnect broadcast who is online.
-  socket.on("presence", ({ online, users }) => {
+  socket.on("presence", ({ room: where = room, online, users }) => {
+    if (where !== room) return; // the room we just left
     showPresence(`${online} online` + (users.length ? `: ${users.join(", ")}` : ""));
   });
 }
@@ -194,6 +212,66 @@ $("name").value = localStorage.getItem(NAME) ?? "";
 $("name").addEventListener("change", () => {
   showError("");
   useName();
+});
+
+// --- Rooms (step 11) -------------------------------------------------------------------------
+
+/** The room the address names (/#grupo-1), or general. */
+function roomInAddress() {
+  return decodeURIComponent(location.hash.slice(1)).trim().toLowerCase() || "general";
+}
+
+/** The rooms that hold messages, from GET /rooms, as links; ours is listed even while empty.
+ * A server before step 11 answers 404: then the page has no rooms to show. */
+async function listRooms() {
+  const response = await getFrom("/rooms");
+  roomsListed = response.ok;
+  $("rooms").hidden = !roomsListed;
+  if (!roomsListed) return;
+  const names = (await response.json()).map((listed) => listed.name);
+  if (!names.includes(room)) names.push(room);
+  $("room-list").replaceChildren(...names.sort().map((name) => {
+    const link = document.createElement("a");
+    link.href = `#${name}`;
+    link.textContent = name;
+    if (name === room) link.setAttribute("aria-current", "page");
+    const item = document.createElement("li");
+    item.append(link);
+    return item;
+  }));
+}
+
+/** The address names another room: join it (on_join in app.py), then show its history. */
+async function enterRoom() {
+  const next = roomInAddress(), left = room;
+  if (next === room || !roomsListed) return;
+  if (!ROOM_NAME.test(next)) {
+    history.replaceState(null, "", `#${room}`);
+    return showError(`"${next}" is not a room: use 1-32 of a-z, 0-9, - and _`);
+  }
+  room = next; // from now on, messages and presence of the room we leave are not shown
+  try {
+    // Joined first, history second: what is saved after the join arrives live, the rest in history.
+    // Offline, the next handshake names the room instead.
+    const ack = socket?.connected ? await socket.timeout(ACK_WAIT).emitWithAck("join", { room }) : { ok: true };
+    if (!ack.ok) throw new Error(ack.error);
+    if (room !== next) return; // another click came first
+    await showHistory();
+  } catch (error) {
+    room = left;
+    history.replaceState(null, "", `#${left}`);
+    showError(error);
+  }
+  await listRooms();
+}
+
+window.addEventListener("hashchange", () => enterRoom().catch(showError));
+// A new room: its name goes into the address, and enterRoom() does the rest.
+$("new-room").addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (!$("room-name").reportValidity()) return;
+  location.hash = $("room-name").value.trim().toLowerCase();
+  $("room-name").value = "";
 });
 
 // --- Login (step 6) -------------------------------------------------------------------------

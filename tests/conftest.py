@@ -52,7 +52,8 @@ def app():
     """The Flask app with empty tables and no open connections."""
     if hasattr(chat, "db"):  # step 5 on
         with chat.app.app_context():
-            for model in (chat.Message, getattr(chat, "User", None), getattr(chat, "RevokedToken", None)):
+            for model in (chat.Message, getattr(chat, "User", None), getattr(chat, "RevokedToken", None),
+                          getattr(chat, "Room", None)):
                 if model is not None:
                     chat.db.session.execute(chat.db.delete(model))
             chat.db.session.commit()
@@ -69,6 +70,12 @@ def app():
 def client(app):
     """Flask's HTTP test client."""
     return app.test_client()
+
+
+def in_general(presence):
+    """A presence as step 4 sends it: from step 11 on it also names its room, `general` here."""
+    assert presence.get("room", "general") == "general", presence
+    return {key: value for key, value in presence.items() if key != "room"}
 
 
 class SocketClient:

@@ -78,13 +78,14 @@ class Tab:
 
 @pytest.fixture
 def open_tab(browser):
-    """open_tab(server, **context_options) opens the chat page in a new browser context.
+    """open_tab(server, path="", **context_options) opens the chat page (server.url + path, such as
+    "/#grupo-1") in a new browser context.
 
     After the test, every tab must have requested nothing but the server, and thrown no JS error.
     """
     tabs, contexts = [], []
 
-    def open_(server, **options):
+    def open_(server, path="", **options):
         context = browser.new_context(**options)
         contexts.append(context)
         tab = Tab(context.new_page(), server.url)
@@ -93,7 +94,7 @@ def open_tab(browser):
         tab.page.on("dialog", lambda dialog: (tab.dialogs.append(dialog.message), dialog.dismiss()))
         tab.page.on("pageerror", lambda error: tab.errors.append(str(error)))
         tab.page.on("console", lambda message: tab.console.append(f"{message.type}: {message.text}"))
-        tab.page.goto(server.url)
+        tab.page.goto(server.url + path)
         tabs.append(tab)
         return tab
 
@@ -107,10 +108,11 @@ def open_tab(browser):
                 if not url.startswith((tab.server_url + "/", "data:"))] == [], "the page left the server"
 
 
-def send_from_python(server, texts):
-    """Another client (python-socketio) sends messages, each acknowledged as saved."""
+def send_from_python(server, texts, room=None):
+    """Another client (python-socketio) sends messages, each acknowledged as saved; with `room`,
+    in that room (step 11)."""
     client = socketio.Client()
-    client.connect(server.url, auth={"name": "bot"}, wait_timeout=5)
+    client.connect(server.url, auth={"name": "bot", **({"room": room} if room else {})}, wait_timeout=5)
     try:
         acks = [client.call("event_message", {"text": text, "author": "bot"}, timeout=5) for text in texts]
     finally:

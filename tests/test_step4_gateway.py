@@ -5,7 +5,7 @@ import pytest
 import socketio
 
 import app as chat
-from conftest import WAIT
+from conftest import WAIT, in_general
 
 
 def count_messages():
@@ -28,13 +28,13 @@ def test_presence_counts_connections_and_lists_names(connect):
     ana = connect(auth={"name": "ana"})
     connect(auth={"name": "bea"})
     connect()  # anonymous: counted, not named
-    assert presence_when_online(ana, 3) == {"online": 3, "users": ["ana", "bea"]}
+    assert in_general(presence_when_online(ana, 3)) == {"online": 3, "users": ["ana", "bea"]}
 
 
 def test_two_tabs_of_one_person_count_twice_but_list_the_name_once(connect):
     ana = connect(auth={"name": "ana"})
     connect(auth={"name": "ana"})
-    assert presence_when_online(ana, 2) == {"online": 2, "users": ["ana"]}
+    assert in_general(presence_when_online(ana, 2)) == {"online": 2, "users": ["ana"]}
 
 
 def test_presence_lists_names_sorted_whatever_the_order_they_joined(connect):
@@ -51,7 +51,7 @@ def test_presence_after_a_disconnect(connect):
     ana.wait_for("presence")
     seen = len(ana.received("presence"))
     bea.test_client.disconnect()
-    assert ana.wait_for("presence", count=seen + 1)[-1] == {"online": 1, "users": ["ana"]}
+    assert in_general(ana.wait_for("presence", count=seen + 1)[-1]) == {"online": 1, "users": ["ana"]}
 
 
 def test_joins_at_once_share_one_presence_broadcast(connect):
@@ -181,7 +181,7 @@ def test_two_real_clients_chat(start_server, async_mode, transport):
 
 def test_the_message_example_is_the_contracts_shape(spec):
     message = spec["definitions"]["Message"]
-    assert set(message["required"]) == {"id", "author", "text", "created_at"}
+    assert {"id", "author", "text", "created_at"} <= set(message["required"])  # and room, from step 11
     example = {k: v["example"] for k, v in message["properties"].items()}
     assert example["created_at"].endswith("Z")
 

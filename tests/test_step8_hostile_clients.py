@@ -8,7 +8,7 @@ import websocket
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 import app as chat
-from conftest import WAIT, RawClient, NO_PER_ADDRESS_LIMITS
+from conftest import WAIT, RawClient, NO_PER_ADDRESS_LIMITS, in_general
 from test_step4_gateway import count_messages
 
 DOCUMENTED_ERRORS = ("payload must be a JSON object", "text is required", "text must be a string",
@@ -161,7 +161,7 @@ def connect_and_drop(server, count):
 def last_presence(client):
     """The latest presence the server sent to `client`, or None."""
     presences = client.received("presence")
-    return presences[-1] if presences else None
+    return in_general(presences[-1]) if presences else None
 
 
 def test_hundreds_of_connects_and_disconnects(server_and_good_client):

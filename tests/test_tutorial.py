@@ -564,7 +564,8 @@ def test_the_postman_collection_fails_when_the_server_says_no(start_server):
     result = run_newman(server, "--env-var", "password=not the password")
     assert result.returncode != 0
     executed, failed = newman_assertions(result.stdout)
-    assert failed == 4, result.stdout  # Login, then Me and both History requests (no token)
+    # Login, then Me, the four History requests and Rooms (no token)
+    assert failed == 7, result.stdout
 
 
 # --- README -------------------------------------------------------------------------------------

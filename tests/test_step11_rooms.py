@@ -1,0 +1,321 @@
+"""Step 11: rooms. Messages and presence go to a room, `join` moves a connection, history and
+GET /rooms per room, the upgrade of a database made by the previous release, index range scans, and
+rooms across two processes sharing Redis."""
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+
+import pytest
+import requests
+import socketio
+
+import app as chat
+from conftest import ROOT, WAIT, disconnect_all
+from test_step4_gateway import presence_when_online
+from test_step6_auth import auth_on  # noqa: F401 (a fixture)
+from test_step9_processes import (Listener, fresh_postgres, postgres, redis_url,  # noqa: F401
+                                  two_processes, wait_until)
+
+BAD_ROOMS = ["Grupo-1", "grupo 1", "", "x" * 33, "grupo/1", "sala-ñ", 7, None, ["general"]]
+ROOM_RULE = "room must be 1-32 characters of a-z, 0-9, - and _"
+# The previous release of app.py, before rooms: the one whose databases this step must open.
+PREVIOUS_RELEASE = "05b8dff"
+
+
+def history(client, **query):
+    response = client.get("/messages", query_string=query)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+# --- Messages go to a room ----------------------------------------------------------------------
+
+def test_a_message_reaches_its_room_only_and_says_which(connect):
+    ana = connect(auth={"name": "ana"})  # general
+    bea = connect(auth={"name": "bea", "room": "grupo-1"})
+    cid = connect(auth={"name": "cid"}, query_string="room=grupo-1")  # Postman's way
+    ack = bea.emit("event_message", {"text": "hola grupo"})
+    assert ack["ok"] is True and ack["message"]["room"] == "grupo-1"
+    assert cid.wait_for("new_message") == [ack["message"]]
+    assert bea.wait_for("new_message") == [ack["message"]]
+    general = ana.emit("event_message", {"text": "hola general"})["message"]
+    assert general["room"] == "general"
+    assert ana.wait_for("new_message") == [general]  # never bea's message
+    assert bea.received("new_message") == cid.received("new_message") == [ack["message"]]
+
+
+def test_join_moves_a_connection_and_acks(connect):
+    ana = connect(auth={"name": "ana"})
+    bea = connect(auth={"name": "bea"})
+    assert bea.emit("join", {"room": "grupo-2"}) == {"ok": True, "room": "grupo-2"}
+    first = ana.emit("event_message", {"text": "in general"})["message"]
+    assert ana.wait_for("new_message") == [first]
+    assert bea.received("new_message") == []
+    assert ana.emit("join", {"room": "grupo-2"}) == {"ok": True, "room": "grupo-2"}
+    second = ana.emit("event_message", {"text": "in grupo-2"})["message"]
+    assert second["room"] == "grupo-2"
+    assert bea.wait_for("new_message") == [second]
+    assert bea.emit("join", {"room": "grupo-2"}) == {"ok": True, "room": "grupo-2"}  # already there
+
+
+@pytest.mark.parametrize("room", BAD_ROOMS)
+def test_a_bad_room_name_is_refused_and_nothing_moves(connect, room):
+    ana = connect(auth={"name": "ana"})
+    assert ana.emit("join", {"room": room}) == {"ok": False, "error": ROOM_RULE}
+    assert ana.emit("event_message", {"text": "still here"})["message"]["room"] == "general"
+
+
+@pytest.mark.parametrize("payload", [None, "grupo-1", ["grupo-1"], 3])
+def test_join_without_an_object_is_refused(connect, payload):
+    ack = connect(auth={"name": "ana"}).emit("join", payload)
+    assert ack == {"ok": False, "error": 'payload must be a JSON object like {"room": "grupo-1"}'}
+
+
+@pytest.mark.parametrize("room", ["Grupo-1", "", "x" * 33, 7])
+def test_a_handshake_with_a_bad_room_is_refused(app, room):
+    client = chat.socketio.test_client(app, auth={"name": "ana", "room": room})
+    assert not client.is_connected()
+    assert chat.connections == {}
+
+
+def test_joins_count_against_the_rate_limit(connect):
+    ana = connect(auth={"name": "ana"})
+    acks = [ana.emit("join", {"room": f"r{n}"}) for n in range(chat.app.config["RATE_LIMIT_BURST"] + 1)]
+    assert all(ack["ok"] for ack in acks[:-1])
+    assert acks[-1] == {"ok": False, "error": "rate limit exceeded"}
+
+
+# --- Presence per room --------------------------------------------------------------------------
+
+def test_presence_is_per_room_and_follows_a_join(connect):
+    ana = connect(auth={"name": "ana"})
+    bea = connect(auth={"name": "bea", "room": "grupo-1"})
+    assert presence_when_online(bea, 1) == {"room": "grupo-1", "online": 1, "users": ["bea"]}
+    assert presence_when_online(ana, 1) == {"room": "general", "online": 1, "users": ["ana"]}
+    seen = len(ana.received("presence"))
+    bea.emit("join", {"room": "general"})
+    assert presence_when_online(ana, 2) == {"room": "general", "online": 2, "users": ["ana", "bea"]}
+    assert all(p["room"] == "general" for p in ana.received("presence")[seen:])
+    cid = connect(auth={"name": "cid", "room": "grupo-1"})
+    assert presence_when_online(cid, 1) == {"room": "grupo-1", "online": 1, "users": ["cid"]}  # bea left
+
+
+# --- History and rooms over REST ----------------------------------------------------------------
+
+def test_history_is_per_room_and_general_by_default(client, connect):
+    ana = connect(auth={"name": "ana", "room": "grupo-1"})
+    bea = connect(auth={"name": "bea"})
+    texts = {}
+    for n in range(3):
+        texts.setdefault("grupo-1", []).append(ana.emit("event_message", {"text": f"g{n}"})["message"]["text"])
+        texts.setdefault("general", []).append(bea.emit("event_message", {"text": f"m{n}"})["message"]["text"])
+    assert [m["text"] for m in history(client)] == texts["general"]
+    assert [m["text"] for m in history(client, room="grupo-1")] == texts["grupo-1"]
+    assert all(m["room"] == "grupo-1" for m in history(client, room="grupo-1"))
+    newest = history(client, room="grupo-1", limit=1)
+    assert [m["text"] for m in newest] == ["g2"]
+    older = history(client, room="grupo-1", before=newest[0]["id"])
+    assert [m["text"] for m in older] == ["g0", "g1"]
+    assert [m["text"] for m in history(client, room="grupo-1", after=older[0]["id"])] == ["g1", "g2"]
+    assert history(client, room="nadie") == []
+
+
+@pytest.mark.parametrize("room", ["Grupo-1", "grupo 1", "", "x" * 33])
+def test_history_of_a_bad_room_name_is_a_400(client, room):
+    response = client.get("/messages", query_string={"room": room})
+    assert response.status_code == 400
+    assert response.get_json() == {"error": ROOM_RULE}
+
+
+def test_rooms_lists_every_room_that_holds_a_message_by_name(client, connect):
+    assert client.get("/rooms").get_json() == []
+    ana = connect(auth={"name": "ana", "room": "zeta"})
+    last = [ana.emit("event_message", {"text": str(n)})["message"]["id"] for n in range(2)][-1]
+    ana.emit("join", {"room": "alfa"})
+    first_alfa = ana.emit("event_message", {"text": "a"})["message"]["id"]
+    ana.emit("join", {"room": "empty"})  # joined, never written to: not listed
+    assert client.get("/rooms").get_json() == [
+        {"name": "alfa", "messages": 1, "last_id": first_alfa},
+        {"name": "zeta", "messages": 2, "last_id": last}]
+
+
+def test_announce_posts_in_the_room_it_names(app, client):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["announce", "--room", "grupo-1", "recreo"])
+    assert result.exit_code == 0, result.output
+    assert [(m["room"], m["author"], m["text"]) for m in history(client, room="grupo-1")] == [
+        ("grupo-1", "system", "recreo")]
+    assert history(client) == []
+    refused = runner.invoke(args=["announce", "--room", "Grupo 1", "x"])
+    assert refused.exit_code != 0 and ROOM_RULE in refused.output
+
+
+def test_rooms_need_a_token_when_login_is_required(client, auth_on):
+    assert client.get("/rooms").status_code == 401
+    assert client.get("/rooms").get_json()["error"]
+
+
+# --- The history query is an index range scan ---------------------------------------------------
+
+def captured_queries(client, url):
+    """The SQL statements (with their parameters) that answering `url` ran."""
+    statements = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        statements.append((statement, parameters))
+
+    with chat.app.app_context():
+        engine = chat.db.engine
+    chat.event.listen(engine, "before_cursor_execute", keep)
+    try:
+        assert client.get(url).status_code == 200
+    finally:
+        chat.event.remove(engine, "before_cursor_execute", keep)
+    return statements
+
+
+def query_plan(statement, parameters):
+    """SQLite's plan for a statement: how it finds the rows."""
+    with chat.app.app_context(), chat.db.engine.connect() as connection:
+        raw = connection.connection.driver_connection
+        return " | ".join(row[-1] for row in raw.execute("EXPLAIN QUERY PLAN " + statement, parameters))
+
+
+@pytest.mark.parametrize("url", ["/messages?room=grupo-1&limit=50", "/messages?room=grupo-1&before=500",
+                                 "/messages?room=grupo-1&after=10"])
+def test_history_of_a_room_is_a_range_scan_of_its_index(client, url):
+    statements = [s for s in captured_queries(client, url) if "FROM message" in s[0]]
+    assert len(statements) == 1
+    plan = query_plan(*statements[0])
+    assert "USING COVERING INDEX message_room_id" in plan or "USING INDEX message_room_id" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan  # no sort: the index gives the order
+
+
+def test_the_list_of_rooms_reads_no_message(client):
+    statements = captured_queries(client, "/rooms")
+    assert statements and not [s for s in statements if "message" in s[0].replace("messages", "")]
+
+
+# --- A database made by the previous release ----------------------------------------------------
+
+def test_a_database_made_by_the_previous_release_opens_with_its_messages_in_general(tmp_path, start_server):
+    """The previous release's app.py, from git history, makes a chat.db and saves messages in it
+    (`flask announce`); this app.py then serves them in `general`, counts them, and adds rooms."""
+    old = tmp_path / "previous"
+    old.mkdir()
+    source = subprocess.run(["git", "show", f"{PREVIOUS_RELEASE}:app.py"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=30)
+    assert source.returncode == 0, f"git history is needed (a full clone): {source.stderr}"
+    assert "room" not in source.stdout.split("class Message")[1].split("def to_dict")[0]
+    (old / "app.py").write_text(source.stdout)
+    database = f"sqlite:///{tmp_path}/chat.db"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ASYNC_MODE")}
+    env.update(DATABASE_URL=database, ASYNC_MODE="threading")
+    for text in ("uno", "dos"):
+        made = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "announce", text], cwd=old,
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert made.returncode == 0, made.stderr[-2000:]
+    with sqlite3.connect(tmp_path / "chat.db") as raw:
+        assert "room" not in [row[1] for row in raw.execute("PRAGMA table_info(message)")]
+
+    server = start_server(ASYNC_MODE="threading")  # the same database, this release
+    old_messages = requests.get(server.url + "/messages", timeout=WAIT).json()
+    assert [(m["room"], m["text"]) for m in old_messages] == [("general", "uno"), ("general", "dos")]
+    assert requests.get(server.url + "/rooms", timeout=WAIT).json() == [
+        {"name": "general", "messages": 2, "last_id": old_messages[-1]["id"]}]
+    client = socketio.Client()
+    client.connect(server.url, auth={"name": "ana", "room": "grupo-1"}, wait_timeout=WAIT)
+    try:
+        ack = client.call("event_message", {"text": "tres"}, timeout=WAIT)
+    finally:
+        client.disconnect()
+    assert ack["ok"] and ack["message"]["room"] == "grupo-1" and ack["message"]["id"] > old_messages[-1]["id"]
+    assert [r["name"] for r in requests.get(server.url + "/rooms", timeout=WAIT).json()] == ["general", "grupo-1"]
+    with sqlite3.connect(tmp_path / "chat.db") as raw:
+        indexes = [row[1] for row in raw.execute("PRAGMA index_list(message)")]
+    assert "message_room_id" in indexes
+
+
+# --- Real servers, both async modes -------------------------------------------------------------
+
+def test_rooms_on_a_real_server(start_server, async_mode):
+    server = start_server(ASYNC_MODE=async_mode)
+    refused, reasons = socketio.Client(), []
+    refused.on("connect_error", reasons.append)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        refused.connect(server.url + "?room=Grupo-1", transports=["websocket"], wait_timeout=WAIT)
+    assert reasons == [{"message": ROOM_RULE}]
+    ana, bea, cid = (Listener(server.url, name) for name in ("ana", "bea", "cid"))
+    try:
+        assert bea.client.call("join", {"room": "grupo-1"}, timeout=WAIT) == {"ok": True, "room": "grupo-1"}
+        assert cid.client.call("join", {"room": "grupo-1"}, timeout=WAIT)["ok"]
+        ack = bea.client.call("event_message", {"text": "solo el grupo"}, timeout=WAIT)
+        wait_until(lambda: len(cid.messages) == 1, what="the message in grupo-1")
+        hello = ana.client.call("event_message", {"text": "general"}, timeout=WAIT)
+        wait_until(lambda: len(ana.messages) == 1, what="the message in general")
+        assert ana.messages == [hello["message"]] and bea.messages == cid.messages == [ack["message"]]
+        wait_until(lambda: bea.presence and bea.presence[-1] == {"room": "grupo-1", "online": 2,
+                                                                  "users": ["bea", "cid"]}, what="presence")
+        wait_until(lambda: ana.presence and ana.presence[-1] == {"room": "general", "online": 1,
+                                                                  "users": ["ana"]}, what="presence")
+        assert requests.get(server.url + "/messages?room=grupo-1", timeout=WAIT).json() == [ack["message"]]
+    finally:
+        disconnect_all([ana.client, bea.client, cid.client])
+
+
+def test_rooms_across_two_processes_sharing_redis(two_processes):
+    a, b = two_processes
+    ana = Listener(a.url, "ana")
+    bea, cid = Listener(b.url, "bea"), Listener(b.url, "cid")
+    try:
+        for listener in (ana, bea):
+            assert listener.client.call("join", {"room": "grupo-1"}, timeout=WAIT)["ok"]
+        ack = ana.client.call("event_message", {"text": "de a para b"}, timeout=WAIT)
+        wait_until(lambda: bea.messages, what="the message on the other process")
+        other = cid.client.call("event_message", {"text": "general"}, timeout=WAIT)
+        wait_until(lambda: cid.messages, what="cid's own message")
+        assert ana.messages == bea.messages == [ack["message"]] and cid.messages == [other["message"]]
+        # presence counts the connections of a process in a room (PROTOCOL.md: per server process)
+        wait_until(lambda: bea.presence and bea.presence[-1] == {"room": "grupo-1", "online": 1,
+                                                                  "users": ["bea"]}, what="b's presence")
+        wait_until(lambda: ana.presence and ana.presence[-1] == {"room": "grupo-1", "online": 1,
+                                                                  "users": ["ana"]}, what="a's presence")
+        rooms = requests.get(b.url + "/rooms", timeout=WAIT).json()
+        assert [(r["name"], r["messages"]) for r in rooms] == [("general", 1), ("grupo-1", 1)]
+    finally:
+        disconnect_all([ana.client, bea.client, cid.client])
+
+
+def test_the_first_message_of_a_new_room_from_two_processes_at_once_is_saved_twice(two_processes):
+    """Both processes create the room's row: one gets IntegrityError and counts again."""
+    a, b = two_processes
+    clients = [Listener(server.url, name) for server, name in ((a, "ana"), (b, "bea"))]
+    try:
+        for round_ in range(10):
+            room = f"nueva-{round_}"
+            for listener in clients:
+                assert listener.client.call("join", {"room": room}, timeout=WAIT)["ok"]
+            acks = []
+            senders = [threading.Thread(target=lambda l=listener: acks.append(
+                l.client.call("event_message", {"text": "primero"}, timeout=WAIT))) for listener in clients]
+            for sender in senders:
+                sender.start()
+            for sender in senders:
+                sender.join(WAIT * 2)
+            assert len(acks) == 2 and all(ack["ok"] for ack in acks), acks
+        rooms = {r["name"]: r["messages"] for r in requests.get(a.url + "/rooms", timeout=WAIT).json()}
+        assert rooms == {f"nueva-{n}": 2 for n in range(10)}
+    finally:
+        disconnect_all([listener.client for listener in clients])
+
+
+def test_the_docs_page_describes_rooms(client):
+    spec = client.get("/apispec.json").get_json()
+    assert [p["name"] for p in spec["paths"]["/messages"]["get"]["parameters"]][0] == "room"
+    assert spec["paths"]["/rooms"]["get"]["responses"]["200"]["schema"]["items"] == {"$ref": "#/definitions/Room"}
+    assert spec["definitions"]["Room"]["required"] == ["name", "messages", "last_id"]
+    assert "room" in spec["definitions"]["Message"]["required"]
+    for words in ("`join`", '{"room": "grupo-1"}', "`?room=`"):
+        assert words in spec["info"]["description"], words
