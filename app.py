@@ -1269,8 +1269,9 @@ def upgrade_database():
     db.create_all()  # the room table
     for index in Message.__table__.indexes:
         index.create(db.engine, checkfirst=True)
-    with db.engine.begin() as connection:
-        if connection.scalar(db.select(db.func.count()).select_from(Room)) == 0:
+    with db.engine.begin() as connection:  # writes only when there is something to count
+        uncounted = connection.scalar(db.select(Room.name).limit(1)) is None
+        if uncounted and connection.scalar(db.select(Message.id).limit(1)) is not None:
             # Count the messages of each room once; from now on, each new message counts itself.
             per_room = db.select(Message.room, db.func.count(), db.func.max(Message.id)).group_by(Message.room)
             connection.execute(insert(Room).from_select(["name", "messages", "last_id"], per_room))

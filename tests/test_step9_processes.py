@@ -21,7 +21,7 @@ import pytest
 import requests
 import socketio
 
-from conftest import ROOT, WAIT, disconnect_all, free_port, in_general, NO_PER_ADDRESS_LIMITS
+from conftest import APP_DIR, ROOT, WAIT, disconnect_all, free_port, in_general, NO_PER_ADDRESS_LIMITS
 
 
 def needs(found, what):
@@ -108,7 +108,7 @@ def flask(database_url, message_queue, *args):
     env = {**os.environ, "DATABASE_URL": database_url, "ASYNC_MODE": "threading"}
     if message_queue:
         env["MESSAGE_QUEUE"] = message_queue
-    result = subprocess.run([sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=env,
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "app", *args], cwd=APP_DIR, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout

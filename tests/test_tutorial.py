@@ -229,6 +229,7 @@ def checkpoint_folders(tmp_path_factory):
 
 
 @pytest.mark.parametrize("number", STEPS[:-1])  # the last checkpoint is app.py: the suite tests it
+@pytest.mark.timeout(900)  # step 10's attack tests take minutes
 def test_the_tests_of_each_step_pass_against_its_checkpoint(checkpoint_folders, number):
     """What a student who typed along up to step N has: `python app.py` and that step's tests work."""
     result = subprocess.run(
