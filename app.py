@@ -161,6 +161,7 @@ class Connection:
     refused: int = 0            # events refused since refused_since
     refused_since: float = 0
     room: str = "general"       # the one room it is in (step 11)
+    account_id: int | None = None  # the id of its username's account, once looked up (step 12)
 
 
 connections = {}  # Socket.IO sid -> Connection, for this server process
@@ -231,7 +232,7 @@ def on_event_message(data=None, *_extra):  # a client may send no payload, or se
             spend_allowance(connection)
             spend_address_allowance(connection.address)  # step 10
             author, text = check_message(data, connection)
-            message = save_message(author, text, connection.room)
+            message = save_message(author, text, connection.room, account_of(connection))
             # Saved first, broadcast second: nobody ever sees a message the database does not hold.
             socketio.emit("new_message", message, to=connection.room)
     except Refused as error:
@@ -343,12 +344,15 @@ class Message(db.Model):
     author = db.Column(db.String(MAX_AUTHOR_LENGTH), nullable=False)
     text = db.Column(db.Text, nullable=False)
     created_at = db.Column(db.DateTime, nullable=False, default=utc_now)
+    sender_id = db.Column(db.Integer)  # the account that sent it, if logged in (step 12)
+    edited_at = db.Column(db.DateTime)  # None until it is edited (step 12)
     # History is read one room at a time, by id: with this index that is a range scan (step 11).
     __table_args__ = (db.Index("message_room_id", "room", "id"),)
 
     def to_dict(self):
         return {"id": self.id, "room": self.room, "author": self.author, "text": self.text,
-                "created_at": self.created_at.isoformat(timespec="microseconds") + "Z"}
+                "created_at": self.created_at.isoformat(timespec="microseconds") + "Z",
+                "edited_at": self.edited_at and self.edited_at.isoformat(timespec="microseconds") + "Z"}
 
 
 @event.listens_for(Engine, "connect")
@@ -364,12 +368,12 @@ with app.app_context():
     db.create_all()  # creates only the tables that are missing
 
 
-def save_message(author, text, room="general"):
+def save_message(author, text, room="general", sender_id=None):
     """Insert and commit a message, counted in its room; return it as a dict. A database failure
     refuses the message."""
     # A plain INSERT, not db.session.add(): the session's bookkeeping was a third of the cost of
     # each message (tutorial step 7). Reading history still goes through the session.
-    row = {"room": room, "author": author, "text": text, "created_at": utc_now()}
+    row = {"room": room, "author": author, "text": text, "created_at": utc_now(), "sender_id": sender_id}
     for attempt in range(3):
         try:
             with db.engine.begin() as connection:  # commits both at the end, or rolls both back
@@ -658,14 +662,16 @@ def accept_bearer_in_any_case():
 @app.before_request
 def require_login():
     """With AUTH_REQUIRED=true, reading the history needs a valid token (the seed's guard)."""
-    if app.config["AUTH_REQUIRED"] and request.endpoint in ("get_messages", "get_rooms"):
+    if app.config["AUTH_REQUIRED"] and request.endpoint in ("get_messages", "get_rooms", "get_message"):
         verify_jwt_in_request()
 
 
 @app.context_processor
 def page_settings():
-    """What templates/index.html needs to know: whether it must show a login form."""
-    return {"auth_required": app.config["AUTH_REQUIRED"]}
+    """What templates/index.html needs to know: whether it must show a login form, and (step 12)
+    who may delete any message."""
+    return {"auth_required": app.config["AUTH_REQUIRED"],
+            "moderators": sorted(app.config.get("MODERATORS", ()))}
 
 
 def find_token(auth):
@@ -1256,7 +1262,8 @@ class Room(db.Model):
 
 
 # The columns the message table gained after step 5, each with the value its old rows get.
-NEW_COLUMNS = {"room": "VARCHAR(32) NOT NULL DEFAULT 'general'"}
+NEW_COLUMNS = {"room": "VARCHAR(32) NOT NULL DEFAULT 'general'", "sender_id": "INTEGER",
+               "edited_at": "TIMESTAMP"}
 
 
 def upgrade_database():
@@ -1344,6 +1351,153 @@ def on_join(data=None, *_extra):
         join_room(presence_room(room))
         presence_changed(room)
     return {"ok": True, "room": room}
+
+
+# --- Step 12: edit and delete messages ----------------------------------------------------------
+# Usernames allowed to delete any message, compared regardless of case like usernames themselves.
+app.config.update(MODERATORS={name.strip().lower() for name in os.environ.get("MODERATORS", "").split(",")
+                              if name.strip()})
+
+
+def account_of(connection):
+    """The id of the account behind a logged-in connection (None when anonymous), looked up once."""
+    if connection.username and connection.account_id is None:
+        try:
+            connection.account_id = db.session.scalar(
+                db.select(User.id).where(User.username == connection.username))
+        except SQLAlchemyError:
+            raise Refused("database unavailable: message not saved, try again")
+    return connection.account_id
+
+
+def find_message(message_id):
+    """The message with this id, or a 404."""
+    message = db.session.get(Message, message_id) if message_id <= MAX_ID else None
+    if message is None:
+        abort(404, f"no message {message_id}")
+    return message
+
+
+def token_account():
+    """The account of the request's token: a 401 without a valid one."""
+    verify_jwt_in_request()
+    user = db.session.scalar(db.select(User).where(User.username == get_jwt_identity()))
+    if user is None:
+        abort(401, "this token's user does not exist")
+    return user
+
+
+def commit_change(what):
+    """Commit an edit or a deletion, or answer 503."""
+    try:
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.exception("could not %s a message", what)
+        abort(503, f"database unavailable: message not {what}d, try again")
+
+
+# Edits and deletions together: 30 a minute per client address (flask-limiter, step 10).
+changes_limit = limiter.shared_limit("30 per minute", scope="changes",
+                                     error_message="too many changes from your address: wait a minute")
+
+
+@app.get("/messages/<int:message_id>")
+def get_message(message_id):
+    """One message.
+    ---
+    tags: [messages]
+    summary: Read one message by id
+    security: [{Bearer: []}, {}]
+    parameters: [{name: message_id, in: path, type: integer, required: true}]
+    responses:
+      200: {description: The message, schema: {$ref: "#/definitions/Message"}}
+      401: {description: "Login required (AUTH_REQUIRED=true, step 6)", schema: {$ref: "#/definitions/Error"}}
+      404: {description: No message with this id, schema: {$ref: "#/definitions/Error"}}
+    """
+    return find_message(message_id).to_dict()
+
+
+@app.patch("/messages/<int:message_id>")
+@changes_limit
+def edit_message(message_id):
+    """Edit the text of your own message.
+    ---
+    tags: [messages]
+    summary: Edit one of your messages (message_updated goes to its room)
+    security: [{Bearer: []}]
+    parameters:
+      - {name: message_id, in: path, type: integer, required: true}
+      - {name: body, in: body, required: true,
+         schema: {type: object, required: [text], properties: {text: {type: string, example: "hola, ¿qué tal?"}}}}
+    responses:
+      200: {description: The edited message, schema: {$ref: "#/definitions/Message"}}
+      400: {description: A bad text, schema: {$ref: "#/definitions/Error"}}
+      401: {description: "Missing, invalid or expired token", schema: {$ref: "#/definitions/Error"}}
+      403: {description: "Not your message", schema: {$ref: "#/definitions/Error"}}
+      404: {description: No message with this id, schema: {$ref: "#/definitions/Error"}}
+      429: {description: "Over 30 changes a minute from your address", schema: {$ref: "#/definitions/Error"}}
+    """
+    user = token_account()
+    message = find_message(message_id)
+    if message.sender_id != user.id:
+        abort(403, "only the account that sent a message can edit it")
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        abort(400, 'body must be a JSON object like {"text": "hola"}')
+    try:
+        message.text = clean_text(data.get("text"), "text", app.config["MAX_MESSAGE_LENGTH"])
+    except Refused as error:
+        abort(400, str(error))
+    message.edited_at = utc_now()
+    commit_change("update")
+    socketio.emit("message_updated", message.to_dict(), to=message.room)  # after the commit
+    return message.to_dict()
+
+
+@app.delete("/messages/<int:message_id>")
+@changes_limit
+def delete_message(message_id):
+    """Delete your own message, or any message as a moderator.
+    ---
+    tags: [messages]
+    summary: Delete a message (message_deleted goes to its room)
+    security: [{Bearer: []}]
+    parameters: [{name: message_id, in: path, type: integer, required: true}]
+    responses:
+      204: {description: Deleted}
+      401: {description: "Missing, invalid or expired token", schema: {$ref: "#/definitions/Error"}}
+      403: {description: "Neither your message nor are you a moderator", schema: {$ref: "#/definitions/Error"}}
+      404: {description: No message with this id, schema: {$ref: "#/definitions/Error"}}
+      429: {description: "Over 30 changes a minute from your address", schema: {$ref: "#/definitions/Error"}}
+    """
+    user = token_account()
+    message = find_message(message_id)
+    moderator = user.username.lower() in app.config["MODERATORS"]
+    if not moderator and message.sender_id != user.id:  # an anonymous message's is None
+        abort(403, "only the account that sent a message, or a moderator, can delete it")
+    room = message.room
+    db.session.delete(message)
+    db.session.flush()  # gone from the table, so the room's newest id is counted without it
+    newest = db.select(db.func.coalesce(db.func.max(Message.id), 0)).where(Message.room == room)
+    db.session.execute(db.update(Room).where(Room.name == room)
+                       .values(messages=Room.messages - 1, last_id=newest.scalar_subquery()))
+    commit_change("delete")
+    socketio.emit("message_deleted", {"id": message_id, "room": room}, to=room)  # after the commit
+    return "", 204
+
+
+MESSAGE_SCHEMA["required"].append("edited_at")
+MESSAGE_SCHEMA["properties"]["edited_at"] = {"type": "string", "format": "date-time", "x-nullable": True,
+                                             "example": None, "description": "null until an edit"}
+swagger.template["info"]["description"] += """
+Editing and deleting (REST, with a token) tell the message's room:
+
+| direction | event | payload | when |
+|---|---|---|---|
+| server → the room | `message_updated` | `Message` (with `edited_at`) | after PATCH /messages/{id} is committed |
+| server → the room | `message_deleted` | `{"id": 17, "room": "general"}` | after DELETE /messages/{id} is committed |
+"""
 
 
 if __name__ == "__main__":

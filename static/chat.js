@@ -1,10 +1,11 @@
 // Chat Live's page: history over REST (step 5), live chat over Socket.IO (step 4), login (step 6),
-// rooms (step 11).
+// rooms (step 11), editing and deleting messages (step 12).
 // Each socket listener names the handler in app.py that it talks to.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const authRequired = document.body.dataset.authRequired === "true";
+const moderators = (document.body.dataset.moderators ?? "").split(",").filter(Boolean); // step 12
 const TOKEN = "chat.token", USER = "chat.user", NAME = "chat.name"; // localStorage keys
 const PAGE = 50;       // messages per history page
 const CATCH_UP = 200;  // the largest page GET /messages serves
@@ -17,13 +18,14 @@ let handshakeName = ""; // the name our latest handshake gave: the one presence 
 // The room we are in: the address says which (/#grupo-1); general if it names none, or no valid one.
 let room = ROOM_NAME.test(roomInAddress()) ? roomInAddress() : "general";
 let roomsListed = false;    // does the server have rooms? (GET /rooms answers from step 11 on)
+let historyKept = true;     // does the server keep a history? (GET /messages answers from step 5 on)
 
 // --- Messages on screen ---------------------------------------------------------------------
 
-/** Show one message, in id order, as plain text: messages are data, never HTML. */
+/** Show one message, in id order, as plain text: messages are data, never HTML. A message shown
+ * already is shown again in its place: it was edited (step 12). */
 function addMessage(message) {
-  if (shown.has(message.id) || (message.room ?? room) !== room) return; // another room's: not here
-  shown.add(message.id);
+  if ((message.room ?? room) !== room) return; // another room's: not here
   const item = document.createElement("li");
   item.dataset.id = message.id;
   const author = document.createElement("strong");
@@ -35,12 +37,18 @@ function addMessage(message) {
   time.title = date.toLocaleString();
   const text = document.createElement("p");
   text.textContent = message.text;
-  item.append(author, " ", time, text);
+  item.append(author, " ", time);
+  if (message.edited_at) item.append(" ", editedMark(message.edited_at));
+  item.append(...messageButtons(message), text);
+  if (shown.has(message.id)) return messageItem(message.id)?.replaceWith(item);
+  shown.add(message.id);
   // Live messages, catch-up pages and older pages can interleave: insert by id.
   let previous = list.lastElementChild;
   while (previous && Number(previous.dataset.id) > message.id) previous = previous.previousElementSibling;
   if (previous) previous.after(item); else list.prepend(item);
 }
+
+function messageItem(id) { return list.querySelector(`li[data-id="${id}"]`); }
 
 /** Add messages; keep the newest in view if the reader was already looking at it. */
 function addNewMessages(messages) {
@@ -84,7 +92,8 @@ function getFrom(path) {
 
 async function getMessages(query) {
   const response = await getFrom(`/messages?room=${room}&${query}`); // room: ignored before step 11
-  if (response.status === 404) return []; // no history before step 5 of the tutorial
+  historyKept = response.status !== 404; // no history before step 5 of the tutorial
+  if (!historyKept) return [];
   const body = await response.json();
   if (response.status === 401) showLogin(body.error); // no token, or an expired one
   if (!response.ok) throw new Error(body.error);
@@ -115,13 +124,21 @@ async function showHistory() {
 }
 
 /** After every (re)connect: fetch what was sent while we were away (the first time too, since
- * messages may have arrived between the history request and the connection). */
+ * messages may have arrived between the history request and the connection), from `after` on.
+ * Messages shown after `after` are read again: edits show, and those gone were deleted (step 12). */
 async function catchUp(after) {
+  const from = after, newestShown = lastId(), found = new Set();
   for (;;) {
     const page = await getMessages(`limit=${CATCH_UP}&after=${after}`);
     addNewMessages(page);
-    if (page.length < CATCH_UP) return;
+    page.forEach((message) => found.add(message.id));
+    if (page.length < CATCH_UP) break;
     after = page[page.length - 1].id;
+  }
+  if (!historyKept) return; // before step 5 nothing is kept: nothing to read again
+  for (const item of [...list.children]) {
+    const id = Number(item.dataset.id);
+    if (id > from && id <= newestShown && !found.has(id)) item.remove();
   }
 }
 
@@ -163,7 +180,8 @@ function connect() {
   // on_connect accepted us: we are online; fetch anything we missed.
   socket.on("connect", () => {
     setStatus("online");
-    catchUp(lastId()).catch(showError);
+    // From the oldest message shown: those are read again, for edits and deletions missed (step 12).
+    catchUp(list.firstElementChild ? oldestId() - 1 : 0).catch(showError);
   });
   // on_connect refused us (a missing, invalid or expired token), or the server is unreachable.
   socket.on("connect_error", (error) => {
@@ -179,6 +197,9 @@ function connect() {
   socket.on("new_message", (message) => addNewMessages([message]));
   // on_event_message refused our message (empty, too long, rate limited...): say why.
   socket.on("message_error", ({ error }) => showError(error));
+  // edit_message and delete_message (REST, step 12) changed a message of our room.
+  socket.on("message_updated", (message) => { if (shown.has(message.id)) addMessage(message); });
+  socket.on("message_deleted", ({ id }) => messageItem(id)?.remove());
   // on_connect and on_disconnect broadcast who is online.
   socket.on("presence", ({ room: where = room, online, users }) => {
     if (where !== room) return; // the room we just left
@@ -273,6 +294,82 @@ $("new-room").addEventListener("submit", (event) => {
   location.hash = $("room-name").value.trim().toLowerCase();
   $("room-name").value = "";
 });
+
+// --- Editing and deleting messages (step 12) -------------------------------------------------
+
+function editedMark(editedAt) {
+  const mark = document.createElement("small");
+  mark.className = "edited";
+  mark.textContent = "(edited)";
+  mark.title = `edited ${new Date(editedAt).toLocaleString()}`;
+  return mark;
+}
+
+/** Edit and Delete on our own messages, Delete on all for a moderator: only when logged in, and
+ * only on a server that edits (its messages have `edited_at`, from step 12 on). */
+function messageButtons(message) {
+  const me = authRequired ? localStorage.getItem(USER) : null;
+  if (!me || !("edited_at" in message)) return [];
+  const mine = message.author === me, moderator = moderators.includes(me.toLowerCase());
+  const buttons = [];
+  if (mine) buttons.push(button("Edit", () => startEditing(message)));
+  if (mine || moderator) buttons.push(button("Delete", (event) => deleteMessage(message, event.target)));
+  return buttons;
+}
+
+function button(label, onClick) {
+  const made = document.createElement("button");
+  made.type = "button";
+  made.className = "message-action";
+  made.textContent = label;
+  made.addEventListener("click", onClick);
+  return made;
+}
+
+/** PATCH or DELETE /messages/<id> with our token; the answer, or the server's reason thrown. */
+async function changeMessage(method, id, body) {
+  const headers = { Authorization: `Bearer ${localStorage.getItem(TOKEN)}` };
+  if (body) headers["Content-Type"] = "application/json";
+  const response = await fetch(`/messages/${id}`, { method, headers, body: body && JSON.stringify(body) });
+  if (response.status === 204) return null;
+  const answer = await response.json();
+  if (response.status === 401) showLogin(answer.error);
+  if (!response.ok) throw new Error(answer.error);
+  return answer;
+}
+
+/** The text becomes a box: Enter saves it (edit_message in app.py), Escape gives up. */
+function startEditing(message) {
+  const text = messageItem(message.id)?.querySelector("p");
+  if (!text) return;
+  const box = document.createElement("input");
+  box.className = "edit-text";
+  box.value = message.text;
+  box.setAttribute("aria-label", "Edit the message");
+  box.addEventListener("keydown", async (event) => {
+    if (event.key === "Escape") return box.replaceWith(text);
+    if (event.key !== "Enter") return;
+    try {
+      addMessage(await changeMessage("PATCH", message.id, { text: box.value }));
+      showError("");
+    } catch (error) { showError(error); }
+  });
+  text.replaceWith(box);
+  box.focus();
+}
+
+/** The first click asks "Delete?", a second within 3 s deletes (delete_message in app.py). */
+async function deleteMessage(message, clicked) {
+  if (clicked.textContent !== "Delete?") {
+    clicked.textContent = "Delete?";
+    return setTimeout(() => { clicked.textContent = "Delete"; }, 3000);
+  }
+  try {
+    await changeMessage("DELETE", message.id);
+    messageItem(message.id)?.remove();
+    showError("");
+  } catch (error) { showError(error); }
+}
 
 // --- Login (step 6) -------------------------------------------------------------------------
 

@@ -531,7 +531,8 @@ def test_the_postman_collection_is_format_v2_1_with_the_promised_variables():
     collection = json.loads(COLLECTION.read_text())
     schema = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
     assert collection["info"]["schema"] == schema
-    assert {v["key"] for v in collection["variable"]} == {"baseUrl", "username", "password", "token"}
+    assert {v["key"] for v in collection["variable"]} == {"baseUrl", "username", "password", "token",
+                                                            "messageId"}
     assert all(item["event"][0]["listen"] == "test" for item in collection["item"])
 
 
@@ -565,8 +566,8 @@ def test_the_postman_collection_fails_when_the_server_says_no(start_server):
     result = run_newman(server, "--env-var", "password=not the password")
     assert result.returncode != 0
     executed, failed = newman_assertions(result.stdout)
-    # Login, then Me, the four History requests and Rooms (no token)
-    assert failed == 7, result.stdout
+    # Login, then Me, the four History requests, Rooms and the three requests by id (no token)
+    assert failed == 10, result.stdout
 
 
 # --- README -------------------------------------------------------------------------------------

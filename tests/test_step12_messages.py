@@ -1,0 +1,226 @@
+"""Step 12: messages by id. Read, edit (its account only), delete (its account or a moderator),
+message_updated and message_deleted to its room after the commit, room counts kept, the limits, and
+real servers (both async modes, two processes sharing Redis)."""
+import pytest
+import requests
+import socketio
+
+import app as chat
+from conftest import WAIT, disconnect_all
+from test_step4_gateway import count_messages
+from test_step6_auth import auth_on, mint  # noqa: F401 (auth_on: a fixture)
+from test_step9_processes import (Listener, fresh_postgres, postgres, redis_url,  # noqa: F401
+                                  two_processes, wait_until)
+
+
+@pytest.fixture
+def moderators(monkeypatch):
+    monkeypatch.setitem(chat.app.config, "MODERATORS", {"profe"})
+
+
+def bearer(username):
+    return {"Authorization": f"Bearer {mint(username)}"}
+
+
+def send_as(connect, username=None, name="anon", room=None, text="hola"):
+    """A message saved through a socket: logged in as `username`, or anonymous as `name`."""
+    auth = {"token": mint(username)} if username else {"name": name}
+    if room:
+        auth["room"] = room
+    client = connect(auth=auth)
+    ack = client.emit("event_message", {"text": text})
+    assert ack["ok"], ack
+    return ack["message"], client
+
+
+def test_a_message_has_edited_at_null_until_an_edit(connect, client):
+    message, _ = send_as(connect, "ana")
+    assert message["edited_at"] is None
+    assert client.get(f"/messages/{message['id']}").get_json() == message
+    assert client.get("/messages").get_json() == [message]
+
+
+@pytest.mark.parametrize("message_id", ["999", "0", str(2**53 + 1), str(2**70)])
+def test_an_unknown_id_is_a_404(client, message_id):
+    response = client.get(f"/messages/{message_id}")
+    assert response.status_code == 404
+    assert response.get_json() == {"error": f"no message {message_id}"}
+    assert client.delete(f"/messages/{message_id}", headers=bearer("ana")).status_code == 404
+
+
+def test_reading_one_message_needs_a_token_when_login_is_required(connect, client, auth_on):
+    message, _ = send_as(connect, "ana")
+    assert client.get(f"/messages/{message['id']}").status_code == 401
+    assert client.get(f"/messages/{message['id']}", headers=bearer("bea")).get_json() == message
+
+
+def test_the_sender_edits_and_the_room_hears_after_the_commit(connect, client):
+    message, ana = send_as(connect, "ana", room="grupo-1")
+    elsewhere = connect(auth={"name": "cid"})  # in general: hears nothing of grupo-1
+    response = client.patch(f"/messages/{message['id']}", json={"text": "  hola, editado "},
+                            headers=bearer("ana"))
+    assert response.status_code == 200
+    edited = response.get_json()
+    assert edited["text"] == "hola, editado" and edited["edited_at"].endswith("Z")
+    assert {k: v for k, v in edited.items() if k not in ("text", "edited_at")} == {
+        k: v for k, v in message.items() if k not in ("text", "edited_at")}
+    assert ana.wait_for("message_updated") == [edited]
+    assert client.get(f"/messages/{message['id']}").get_json() == edited  # committed before the event
+    assert elsewhere.received("message_updated") == []
+
+
+@pytest.mark.parametrize("who", ["bea", None])
+def test_nobody_else_edits_a_message(connect, client, who, moderators):
+    message, ana = send_as(connect, "ana")
+    headers = bearer(who) if who else {}
+    response = client.patch(f"/messages/{message['id']}", json={"text": "mine now"}, headers=headers)
+    assert response.status_code == (401 if who is None else 403)
+    assert client.get(f"/messages/{message['id']}").get_json() == message
+    assert ana.received("message_updated") == []
+
+
+def test_a_moderator_cannot_edit_either(connect, client, moderators):
+    message, _ = send_as(connect, "ana")
+    response = client.patch(f"/messages/{message['id']}", json={"text": "x"}, headers=bearer("profe"))
+    assert response.status_code == 403
+    assert response.get_json() == {"error": "only the account that sent a message can edit it"}
+
+
+def test_an_anonymous_message_belongs_to_nobody(connect, client, moderators):
+    message, _ = send_as(connect, name="ana")  # anonymous, though it says "ana"
+    assert client.patch(f"/messages/{message['id']}", json={"text": "x"}, headers=bearer("ana")).status_code == 403
+    assert client.delete(f"/messages/{message['id']}", headers=bearer("ana")).status_code == 403
+    assert client.delete(f"/messages/{message['id']}", headers=bearer("profe")).status_code == 204
+
+
+@pytest.mark.parametrize("body, error", [
+    ({"text": ""}, "text must not be empty"),
+    ({"text": "   "}, "text must not be empty"),
+    ({"text": 7}, "text must be a string"),
+    ({}, "text is required"),
+    ({"text": "x" * 1001}, "text is longer than 1000 characters"),
+    (["text"], 'body must be a JSON object like {"text": "hola"}'),
+])
+def test_a_bad_edit_is_a_400_and_changes_nothing(connect, client, body, error):
+    message, _ = send_as(connect, "ana")
+    response = client.patch(f"/messages/{message['id']}", json=body, headers=bearer("ana"))
+    assert (response.status_code, response.get_json()) == (400, {"error": error})
+    assert client.get(f"/messages/{message['id']}").get_json() == message
+
+
+def test_the_sender_deletes_and_the_room_hears_after_the_commit(connect, client):
+    message, ana = send_as(connect, "ana", room="grupo-1")
+    response = client.delete(f"/messages/{message['id']}", headers=bearer("ana"))
+    assert response.status_code == 204 and response.data == b""
+    assert ana.wait_for("message_deleted") == [{"id": message["id"], "room": "grupo-1"}]
+    assert client.get(f"/messages/{message['id']}").status_code == 404
+    assert count_messages() == 0
+    assert client.delete(f"/messages/{message['id']}", headers=bearer("ana")).status_code == 404
+
+
+@pytest.mark.parametrize("who, status", [("bea", 403), (None, 401), ("profe", 204), ("PROFE", 204)])
+def test_only_the_sender_or_a_moderator_deletes(connect, client, moderators, who, status):
+    message, _ = send_as(connect, "ana")
+    headers = bearer(who) if who else {}  # PROFE: names are unique regardless of case, so profe's
+    response = client.delete(f"/messages/{message['id']}", headers=headers)
+    assert response.status_code == status
+    assert count_messages() == (0 if status == 204 else 1)
+
+
+def test_deleting_keeps_the_room_counts_right(connect, client):
+    first, _ = send_as(connect, "ana", room="sala", text="uno")
+    second, _ = send_as(connect, "ana", room="sala", text="dos")
+    rooms = lambda: client.get("/rooms").get_json()  # noqa: E731
+    assert rooms() == [{"name": "sala", "messages": 2, "last_id": second["id"]}]
+    client.delete(f"/messages/{second['id']}", headers=bearer("ana"))
+    assert rooms() == [{"name": "sala", "messages": 1, "last_id": first["id"]}]
+    client.delete(f"/messages/{first['id']}", headers=bearer("ana"))
+    assert rooms() == []  # a room that holds no message is not listed
+
+
+def test_changes_are_limited_to_30_a_minute_per_address(connect, client):
+    message, _ = send_as(connect, "ana")
+    answers = [client.patch(f"/messages/{message['id']}", json={"text": f"v{n}"}, headers=bearer("ana"))
+               for n in range(30)]
+    assert all(a.status_code == 200 for a in answers)
+    refused = client.delete(f"/messages/{message['id']}", headers=bearer("ana"))  # the same budget
+    assert refused.status_code == 429
+    assert refused.get_json() == {"error": "too many changes from your address: wait a minute"}
+    assert int(refused.headers["Retry-After"]) > 0
+    assert count_messages() == 1
+
+
+def test_the_docs_walk_the_whole_crud(client):
+    spec = client.get("/apispec.json").get_json()
+    one = spec["paths"]["/messages/{message_id}"]
+    assert set(one) == {"get", "patch", "delete"}
+    assert one["patch"]["security"] == one["delete"]["security"] == [{"Bearer": []}]
+    assert set(one["patch"]["responses"]) == {"200", "400", "401", "403", "404", "429"}
+    assert set(one["delete"]["responses"]) == {"204", "401", "403", "404", "429"}
+    body = next(p for p in one["patch"]["parameters"] if p["in"] == "body")
+    assert body["schema"]["properties"]["text"]["example"]
+    assert "edited_at" in spec["definitions"]["Message"]["required"]
+    for event in ("`message_updated`", "`message_deleted`"):
+        assert event in spec["info"]["description"]
+
+
+# --- Real servers -------------------------------------------------------------------------------
+
+def token_client(server, token, room=None):
+    """A python-socketio client logged in with `token`, recording message_updated and message_deleted."""
+    client = socketio.Client()
+    client.changes = []
+    client.on("message_updated", lambda m: client.changes.append(("updated", m["id"], m["text"])))
+    client.on("message_deleted", lambda m: client.changes.append(("deleted", m["id"], m["room"])))
+    client.connect(server.url, auth={"token": token, **({"room": room} if room else {})},
+                   transports=["websocket"], wait_timeout=WAIT)
+    return client
+
+
+def register(server, username):
+    credentials = {"username": username, "password": "correct horse"}
+    requests.post(server.url + "/auth/register", json=credentials, timeout=WAIT)
+    token = requests.post(server.url + "/auth/login", json=credentials, timeout=WAIT).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_edit_and_delete_on_a_real_server(start_server, async_mode):
+    server = start_server(ASYNC_MODE=async_mode, MODERATORS=" Profe , otra,,")  # any case, spaces
+    ana_headers, profe_headers = register(server, "ana"), register(server, "profe")
+    ana = token_client(server, ana_headers["Authorization"][7:])
+    bea = Listener(server.url, "bea")
+    try:
+        first = ana.call("event_message", {"text": "hola"}, timeout=WAIT)["message"]
+        second = bea.client.call("event_message", {"text": "anónimo"}, timeout=WAIT)["message"]
+        refused = requests.delete(f"{server.url}/messages/{second['id']}", headers=ana_headers, timeout=WAIT)
+        assert refused.status_code == 403
+        edited = requests.patch(f"{server.url}/messages/{first['id']}", json={"text": "hola!"},
+                                headers=ana_headers, timeout=WAIT)
+        assert edited.status_code == 200
+        gone = requests.delete(f"{server.url}/messages/{second['id']}", headers=profe_headers, timeout=WAIT)
+        assert gone.status_code == 204
+        wait_until(lambda: len(ana.changes) == 2, what="message_updated and message_deleted")
+        assert ana.changes == [("updated", first["id"], "hola!"), ("deleted", second["id"], "general")]
+        assert requests.get(server.url + "/messages", timeout=WAIT).json() == [edited.json()]
+    finally:
+        disconnect_all([ana, bea.client])
+
+
+def test_edits_and_deletes_reach_every_process(two_processes):
+    a, b = two_processes
+    headers = register(a, "ana")
+    token = headers["Authorization"][7:]
+    ana, bea = token_client(a, token, "grupo-1"), token_client(b, token, "grupo-1")
+    outside = token_client(b, token)  # in general
+    try:
+        message = ana.call("event_message", {"text": "uno"}, timeout=WAIT)["message"]
+        assert requests.patch(f"{a.url}/messages/{message['id']}", json={"text": "dos"}, headers=headers,
+                              timeout=WAIT).status_code == 200
+        assert requests.delete(f"{a.url}/messages/{message['id']}", headers=headers,
+                               timeout=WAIT).status_code == 204
+        wait_until(lambda: len(bea.changes) == 2, what="both events on the other process")
+        assert bea.changes == [("updated", message["id"], "dos"), ("deleted", message["id"], "grupo-1")]
+        assert requests.get(f"{b.url}/messages/{message['id']}", timeout=WAIT).status_code == 404
+        assert outside.changes == []
+    finally:
+        disconnect_all([ana, bea, outside])
