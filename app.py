@@ -162,6 +162,7 @@ class Connection:
     refused_since: float = 0
     room: str = "general"       # the one room it is in (step 11)
     account_id: int | None = None  # the id of its username's account, once looked up (step 12)
+    typed: tuple = ()           # when its `typing` events of the last second went out (step 13)
 
 
 connections = {}  # Socket.IO sid -> Connection, for this server process
@@ -1497,6 +1498,41 @@ Editing and deleting (REST, with a token) tell the message's room:
 |---|---|---|---|
 | server → the room | `message_updated` | `Message` (with `edited_at`) | after PATCH /messages/{id} is committed |
 | server → the room | `message_deleted` | `{"id": 17, "room": "general"}` | after DELETE /messages/{id} is committed |
+"""
+
+
+# --- Step 13: who is typing ---------------------------------------------------------------------
+TYPING_PER_SECOND = 2  # typing events a connection may send a second; the rest are dropped
+
+
+@socketio.on("typing")
+def on_typing(data=None, *_extra):
+    """A client started or stopped typing ({"typing": true}): tell the others in its room. Never
+    saved; a connection with no name is ignored, and past TYPING_PER_SECOND the rest are dropped."""
+    connection = connections[request.sid]
+    if not isinstance(data, dict) or not isinstance(data.get("typing"), bool):
+        count_refusal(connection)  # step 10
+        return {"ok": False, "error": 'payload must be a JSON object like {"typing": true}'}
+    user = connection.username or connection.name
+    now = time.monotonic()
+    connection.typed = tuple(at for at in connection.typed if now - at < 1)  # in the last second
+    if user is None or len(connection.typed) >= TYPING_PER_SECOND:
+        if user is not None:
+            count_refusal(connection)  # a script that floods typing is cut off like any other
+        return {"ok": True}
+    connection.typed += (now,)
+    emit("typing", {"room": connection.room, "user": user, "typing": data["typing"]},
+         to=connection.room, include_self=False)  # to the others in the room
+    return {"ok": True}
+
+
+swagger.template["info"]["description"] += """
+Who is typing (never saved; at most 2 a second per connection, the rest dropped):
+
+| direction | event | payload | answer |
+|---|---|---|---|
+| client → server | `typing` | `{"typing": true}` or `{"typing": false}` | ack `{"ok": true}`, or `{"ok": false, "error": "..."}` for a bad payload |
+| server → the others in the room | `typing` | `{"room": "general", "user": "ana", "typing": true}` | |
 """
 
 

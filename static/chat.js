@@ -1,5 +1,5 @@
 // Chat Live's page: history over REST (step 5), live chat over Socket.IO (step 4), login (step 6),
-// rooms (step 11), editing and deleting messages (step 12).
+// rooms (step 11), editing and deleting messages (step 12), who is typing (step 13).
 // Each socket listener names the handler in app.py that it talks to.
 "use strict";
 
@@ -30,6 +30,7 @@ function addMessage(message) {
   item.dataset.id = message.id;
   const author = document.createElement("strong");
   author.textContent = message.author;
+  author.style.setProperty("--hue", hueOf(message.author)); // the author's own colour (step 13)
   const time = document.createElement("time");
   const date = new Date(message.created_at); // ISO UTC ("...Z"), shown in the local time zone
   time.dateTime = message.created_at;
@@ -200,6 +201,12 @@ function connect() {
   // edit_message and delete_message (REST, step 12) changed a message of our room.
   socket.on("message_updated", (message) => { if (shown.has(message.id)) addMessage(message); });
   socket.on("message_deleted", ({ id }) => messageItem(id)?.remove());
+  // on_typing (step 13): someone else in our room started or stopped typing; a message of theirs
+  // means they are done.
+  socket.on("typing", ({ room: where, user, typing }) => {
+    if (where === room) typing ? isTyping(user) : notTyping(user);
+  });
+  socket.on("new_message", (message) => notTyping(message.author));
   // on_connect and on_disconnect broadcast who is online.
   socket.on("presence", ({ room: where = room, online, users }) => {
     if (where !== room) return; // the room we just left
@@ -219,6 +226,7 @@ $("send").addEventListener("submit", (event) => {
   useName(); // a new name reconnects first; the client holds the emit below until it is back
   if (!socket?.active) return;
   const payload = { text: $("text").value, author: $("name").value };
+  stopTyping(false); // the message itself tells the others we are done (step 13)
   socket.emit("event_message", payload, (ack) => {
     if (!ack.ok) return showError(ack.error);
     $("text").value = "";
@@ -370,6 +378,58 @@ async function deleteMessage(message, clicked) {
     showError("");
   } catch (error) { showError(error); }
 }
+
+// --- Who is typing (step 13) -----------------------------------------------------------------
+
+const TYPING_AGAIN = 2000; // ms: while we type, tell the others again this often
+const TYPING_GONE = 3000;  // ms without news after which someone is no longer typing
+const typists = new Map(); // who is typing in our room -> the timer that forgets them
+let typingSentAt = 0, typingTimer = null, typingKnown = true;
+
+/** A hue (0-359) from a name: the same name, the same colour, on every page. */
+function hueOf(name) {
+  let hash = 0;
+  for (const char of name) hash = (hash * 31 + char.codePointAt(0)) % 360;
+  return hash;
+}
+
+function isTyping(user) {
+  clearTimeout(typists.get(user));
+  typists.set(user, setTimeout(() => notTyping(user), TYPING_GONE));
+  showTypists();
+}
+
+function notTyping(user) {
+  clearTimeout(typists.get(user));
+  if (typists.delete(user)) showTypists();
+}
+
+function showTypists() {
+  const names = [...typists.keys()];
+  $("typing").textContent = names.length === 0 ? ""
+    : `${names.join(", ")} ${names.length === 1 ? "is" : "are"} typing…`;
+}
+
+/** Tell on_typing we type, at most every TYPING_AGAIN ms; after TYPING_GONE ms of quiet, that we stopped.
+ * A server before step 13 does not know the event: its answer says so, and we stop asking. */
+function typed() {
+  if (!socket?.connected || !typingKnown) return;
+  if (Date.now() - typingSentAt > TYPING_AGAIN) {
+    typingSentAt = Date.now();
+    socket.emit("typing", { typing: true }, (ack) => { if (/unknown event/.test(ack?.error)) typingKnown = false; });
+  }
+  clearTimeout(typingTimer);
+  typingTimer = setTimeout(stopTyping, TYPING_GONE);
+}
+
+/** We stopped typing: say so (unless our message, just sent, says it already); the next key starts afresh. */
+function stopTyping(tellThem = true) {
+  clearTimeout(typingTimer);
+  if (tellThem && typingSentAt && socket?.connected) socket.emit("typing", { typing: false });
+  typingSentAt = 0;
+}
+
+$("text").addEventListener("input", typed);
 
 // --- Login (step 6) -------------------------------------------------------------------------
 

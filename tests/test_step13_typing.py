@@ -1,0 +1,106 @@
+"""Step 13: who is typing. `typing` reaches the others in the room only, is never saved, counts at
+most 2 a second per connection, ignores connections with no name; real servers in both async modes."""
+import pytest
+import socketio
+
+import app as chat
+from conftest import WAIT, disconnect_all
+from test_step4_gateway import count_messages
+from test_step6_auth import mint
+from test_step9_processes import wait_until
+
+
+def test_typing_reaches_the_others_in_the_room_and_is_never_saved(connect):
+    ana = connect(auth={"name": "ana", "room": "grupo-1"})
+    bea = connect(auth={"name": "bea", "room": "grupo-1"})
+    cid = connect(auth={"name": "cid"})  # general
+    assert ana.emit("typing", {"typing": True}) == {"ok": True}
+    assert bea.wait_for("typing") == [{"room": "grupo-1", "user": "ana", "typing": True}]
+    assert ana.received("typing") == []  # not to herself
+    assert cid.received("typing") == []  # not to another room
+    assert count_messages() == 0
+
+
+def test_a_logged_in_connection_types_under_its_username(connect):
+    ana = connect(auth={"token": mint("ana"), "name": "not me"})
+    bea = connect(auth={"name": "bea"})
+    ana.emit("typing", {"typing": True})
+    assert bea.wait_for("typing")[-1]["user"] == "ana"
+
+
+def test_typing_false_says_she_stopped(connect):
+    ana = connect(auth={"name": "ana"})
+    bea = connect(auth={"name": "bea"})
+    ana.emit("typing", {"typing": True})
+    ana.emit("typing", {"typing": False})
+    assert [t["typing"] for t in bea.wait_for("typing", count=2)] == [True, False]
+
+
+def test_a_connection_with_no_name_is_ignored(connect):
+    connect(auth={}).emit("typing", {"typing": True})
+    bea = connect(auth={"name": "bea"})
+    bea.emit("event_message", {"text": "a message, to know the typing had its turn"})
+    bea.wait_for("new_message")
+    assert bea.received("typing") == []
+
+
+@pytest.mark.parametrize("payload", [None, True, {"typing": "yes"}, {"typing": 1}, {}, ["typing"]])
+def test_a_bad_payload_is_refused(connect, payload):
+    ack = connect(auth={"name": "ana"}).emit("typing", payload)
+    assert ack == {"ok": False, "error": 'payload must be a JSON object like {"typing": true}'}
+
+
+def test_a_typing_flood_is_dropped(connect):
+    ana = connect(auth={"name": "ana"})
+    bea = connect(auth={"name": "bea"})
+    for _ in range(10):
+        ana.emit("typing", {"typing": True})  # back to back: only the first two count
+    bea.emit("event_message", {"text": "after the flood"})
+    bea.wait_for("new_message")
+    assert len(bea.received("typing")) == chat.TYPING_PER_SECOND == 2
+    assert ana.test_client.is_connected() and bea.test_client.is_connected()
+
+
+def test_typing_is_documented(client):
+    description = client.get("/apispec.json").get_json()["info"]["description"]
+    assert "`typing`" in description and '{"room": "general", "user": "ana", "typing": true}' in description
+
+
+def test_typing_on_a_real_server(start_server, async_mode):
+    server = start_server(ASYNC_MODE=async_mode)
+    seen = {"ana": [], "bea": [], "cid": []}
+    clients = []
+    for name, room in (("ana", "grupo-1"), ("bea", "grupo-1"), ("cid", "general")):
+        client = socketio.Client()
+        client.on("typing", seen[name].append)
+        client.connect(server.url, auth={"name": name, "room": room}, transports=["websocket"],
+                       wait_timeout=WAIT)
+        clients.append(client)
+    try:
+        assert clients[0].call("typing", {"typing": True}, timeout=WAIT) == {"ok": True}
+        wait_until(lambda: seen["bea"], what="bea hears ana typing")
+        assert seen["bea"] == [{"room": "grupo-1", "user": "ana", "typing": True}]
+        assert clients[2].call("event_message", {"text": "x"}, timeout=WAIT)["ok"]  # a round trip later
+        assert seen["ana"] == [] and seen["cid"] == []
+    finally:
+        disconnect_all(clients)
+
+
+def test_a_script_flooding_typing_is_cut_off(start_server):
+    """Step 10's rule holds for typing too: far beyond its limit, a connection is disconnected."""
+    server = start_server(RATE_LIMIT_BURST="4")  # cut off past 20 refused events in 10 s
+    flooder, good = socketio.Client(reconnection=False), socketio.Client()
+    seen = []
+    good.on("typing", seen.append)
+    for client, name in ((flooder, "flood"), (good, "good")):
+        client.connect(server.url, auth={"name": name}, transports=["websocket"], wait_timeout=WAIT)
+    try:
+        for _ in range(100):
+            if not flooder.connected:
+                break
+            flooder.emit("typing", {"typing": True})
+        wait_until(lambda: not flooder.connected, timeout=WAIT, what="the flooder cut off")
+        assert good.call("event_message", {"text": "still here"}, timeout=WAIT)["ok"]
+        assert len(seen) <= 2 * chat.TYPING_PER_SECOND  # what reached the others: a trickle
+    finally:
+        disconnect_all([flooder, good])
