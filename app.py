@@ -1289,10 +1289,13 @@ with app.app_context():
     upgrade_database()
 
 
+# One line of SQL: SQLAlchemy's update() took four times as long to build as SQLite to run it.
+COUNT_IN_ROOM = db.text("UPDATE room SET messages = messages + 1, last_id = :message_id WHERE name = :room")
+
+
 def count_in_room(connection, room, message_id):
     """Add one message to its room's row, or create the row for the room's first message."""
-    counted = connection.execute(db.update(Room).where(Room.name == room)
-                                 .values(messages=Room.messages + 1, last_id=message_id))
+    counted = connection.execute(COUNT_IN_ROOM, {"room": room, "message_id": message_id})
     if counted.rowcount == 0:
         connection.execute(insert(Room), {"name": room, "messages": 1, "last_id": message_id})
 

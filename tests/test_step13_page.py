@@ -30,6 +30,7 @@ def test_one_page_shows_who_is_typing_on_another_in_its_room_only(start_server, 
 
     ana.page.type("#text", "otra")  # then stops: gone after 3 s without news
     expect(bea.page.locator("#typing")).to_have_text("ana is typing…")
+    assert cid.page.locator("#typing").text_content() == ""  # grupo-2 hears nothing of grupo-1
     expect(bea.page.locator("#typing")).to_have_text("", timeout=6_000)
 
 
