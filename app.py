@@ -1115,6 +1115,30 @@ else:
 
     SimpleWebSocketWSGI.close = close_websocket
 
+    class PatientWebSocket(simple_websocket.Server):
+        """simple-websocket's reader thread reads a client as fast as it sends, and keeps each frame
+        in a list until Engine.IO takes it: a flood piled up in our memory. This one stops reading
+        while WEBSOCKET_BACKLOG frames wait, so the flood waits in the client's socket instead."""
+
+        def __init__(self, *args, **kwargs):
+            self.frame_taken = threading.Event()
+            super().__init__(*args, **kwargs)
+
+        def _handle_events(self):  # the reader thread, after each read from the socket
+            keep_going = super()._handle_events()
+            while self.connected and len(self.input_buffer) >= WEBSOCKET_BACKLOG:
+                self.frame_taken.wait(1)  # set by receive(); bounded, in case nobody reads again
+                self.frame_taken.clear()
+            return keep_going
+
+        def receive(self, timeout=None):  # Engine.IO's thread, taking the next frame
+            frame = super().receive(timeout)
+            self.frame_taken.set()
+            return frame
+
+    WEBSOCKET_BACKLOG = 16  # frames read but not yet handled, per connection: 1 MB at most
+    simple_websocket.Server = PatientWebSocket  # what Engine.IO's threading driver creates
+
 
 def is_not_a_login():
     return request.endpoint not in ("login", "register")

@@ -322,6 +322,40 @@ def test_a_websocket_closed_by_both_of_its_threads_at_once_is_quiet(app):
         theirs.close()
 
 
+def test_a_websocket_stops_reading_while_its_frames_wait(app):
+    """Threading mode: simple-websocket's reader thread kept every frame a client sent in a list until
+    Engine.IO took it, so a flood piled up in our memory. PatientWebSocket reads no further while
+    WEBSOCKET_BACKLOG frames wait; the rest waits in the socket, and nothing is lost."""
+    import websocket as websocket_client
+
+    ours, theirs = socket.socketpair()
+    environ = {"werkzeug.socket": ours, "HTTP_HOST": "127.0.0.1", "HTTP_CONNECTION": "Upgrade",
+               "HTTP_UPGRADE": "websocket", "HTTP_SEC_WEBSOCKET_VERSION": "13",
+               "HTTP_SEC_WEBSOCKET_KEY": "dGhlIHNhbXBsZSBub25jZQ=="}
+    ws = simple_websocket.Server(environ)
+    try:
+        sent = [f"{n:03} " + "x" * 1000 for n in range(100)]  # 100 KB: all fits in the socket's buffer
+        theirs.sendall(b"".join(websocket_client.ABNF.create_frame(text, websocket_client.ABNF.OPCODE_TEXT)
+                                .format() for text in sent))
+        deadline = time.monotonic() + WAIT
+        while len(ws.input_buffer) < chat.WEBSOCKET_BACKLOG and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert len(ws.input_buffer) >= chat.WEBSOCKET_BACKLOG
+        most = chat.WEBSOCKET_BACKLOG + 4096 // 1000  # one read of the socket may bring 4 more frames
+        deadline = time.monotonic() + 0.5  # before PatientWebSocket, all 100 were read within 5 ms
+        while len(ws.input_buffer) <= most and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert len(ws.input_buffer) <= most
+        received = []
+        for _ in sent:
+            received.append(ws.receive(timeout=WAIT))  # each one taken lets the reader read on
+            assert len(ws.input_buffer) <= most
+        assert received == sent
+    finally:
+        ws.close()
+        theirs.close()
+
+
 # --- A full disk --------------------------------------------------------------------------------
 
 @pytest.fixture
