@@ -104,7 +104,8 @@ swagger = Swagger(app, config={
     "auth": {},  # the page writes this into its JavaScript: without it, `None` (a ReferenceError)
 }, template={
     "swagger": "2.0",
-    "info": {"title": "Chat Live", "version": "1.0", "description": "A live chat over REST and Socket.IO."},
+    "info": {"title": "Chat Live", "version": "1.0",
+             "description": "A live chat over REST and Socket.IO: its events are at [/docs/events](/docs/events)."},
     "definitions": {
         "Error": {"type": "object", "required": ["error"],
                   "properties": {"error": {"type": "string",
@@ -115,13 +116,81 @@ swagger = Swagger(app, config={
 })
 
 
+# The Socket.IO events (steps 4-13), which Swagger cannot describe, in AsyncAPI 3: the document
+# describes this server, so "receive" is client -> server and "send" is server -> clients.
+from flask import render_template
+
+ASYNCAPI = {
+    "asyncapi": "3.0.0",
+    "info": {"title": "Chat Live events", "version": "1.0", "description": (
+        "The Socket.IO side of Chat Live (protocol v5: the JS client 4.x, Postman's Socket.IO client), "
+        "on the same port as its REST API ([/docs/](/docs/)). *receive*: a client emits it; *send*: "
+        "the server does.")},
+    "defaultContentType": "application/json",
+    "servers": {"chat-live": {"host": "127.0.0.1:5000", "protocol": "ws", "pathname": "/socket.io/"}},
+    "channels": {"chat": {"address": "/", "title": "The default namespace", "messages": {}}},
+    "operations": {},
+    "components": {"schemas": {}},
+}
+
+
+def event_doc(name, summary, payload, example=None):
+    """One Socket.IO event (or an acknowledgement) as an AsyncAPI message."""
+    message = {"name": name, "title": name, "summary": summary, "payload": payload}
+    if example is not None:
+        message["examples"] = [{"payload": example}]
+    return message
+
+
+def document_event(action, message, reply=None):
+    """Add to ASYNCAPI that the server "receive"s or "send"s the event `message`; `reply`: the
+    acknowledgement a client may ask for (sent back on the same connection)."""
+    key = f"{action}_{message['name']}"
+    channel = ASYNCAPI["channels"]["chat"]
+    channel["messages"][key] = message
+    operation = {"action": action, "channel": {"$ref": "#/channels/chat"}, "title": message["name"],
+                 "summary": message["summary"], "messages": [{"$ref": f"#/channels/chat/messages/{key}"}]}
+    if reply:
+        channel["messages"][f"{key}_reply"] = reply
+        operation["reply"] = {"channel": {"$ref": "#/channels/chat"},
+                              "messages": [{"$ref": f"#/channels/chat/messages/{key}_reply"}]}
+    ASYNCAPI["operations"][key] = operation
+
+
+@app.get("/asyncapi.json")
+def asyncapi():
+    """The AsyncAPI document, naming the address this request came to as the server.
+    ---
+    tags: [docs]
+    summary: The Socket.IO events, as an AsyncAPI 3 document (shown at /docs/events)
+    produces: [application/json]
+    responses: {200: {description: An AsyncAPI 3.0 document, schema: {type: object}}}
+    """
+    server = {**ASYNCAPI["servers"]["chat-live"], "host": request.host}
+    return {**ASYNCAPI, "servers": {"chat-live": server}}
+
+
+@app.get("/docs/events")
+def events_page():
+    """The events, rendered by AsyncAPI's React component (templates/events.html).
+    ---
+    tags: [docs]
+    summary: The Socket.IO events, rendered
+    produces: [text/html]
+    responses: {200: {description: An HTML page that shows /asyncapi.json}}
+    """
+    # Only files of this server may load; the renderer checks schemas with code it compiles (eval).
+    return render_template("events.html"), {
+        "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-eval'; "
+                                   "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"}
+
+
 # --- Step 4: the Socket.IO gateway --------------------------------------------------------------
 import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from flask import render_template
 from flask_socketio import ConnectionRefusedError, SocketIO, emit
 
 
@@ -286,24 +355,6 @@ def clean_name(value, field):
     return value
 
 
-SOCKET_EVENTS = """
-Live chat runs over **Socket.IO** (protocol v5, JS client 4.x) on this same server. Swagger cannot
-describe events, so here they are:
-
-| direction | event | payload | answer |
-|---|---|---|---|
-| client → server | `event_message` | `{"text": "hola", "author": "ana"}` | ack `{"ok": true, "message": Message}` or `{"ok": false, "error": "..."}` |
-| client → server | `join` | `{"room": "grupo-1"}` | ack `{"ok": true, "room": "grupo-1"}` or `{"ok": false, "error": "..."}` |
-| server → the room | `new_message` | `Message` | sent only after the message is saved |
-| server → sender | `message_error` | `{"error": "..."}` | invalid payload, too long, rate limited, database down |
-| server → the room | `presence` | `{"room": "general", "online": 2, "users": ["ana", "bea"]}` | after connects, joins and disconnects (at most 5 a second; with MESSAGE_QUEUE, per server process) |
-
-Connect with an optional handshake `auth` object `{"name": "ana", "room": "grupo-1"}` (or `?room=`): the
-name others see in `presence`, and the author of messages that name none; the room to start in
-(`general` if none). A refused connection's `connect_error` says why (a bad name or room). Text:
-1-MAX_MESSAGE_LENGTH (default 1000) characters, author: 1-32, room: 1-32 of a-z, 0-9, - and _.
-"""
-
 MESSAGE_SCHEMA = {
     "type": "object",
     "required": ["id", "room", "author", "text", "created_at"],
@@ -316,8 +367,41 @@ MESSAGE_SCHEMA = {
                        "example": "2026-11-24T20:15:03.123456Z"},
     },
 }
-swagger.template["info"]["description"] = SOCKET_EVENTS
 swagger.template["definitions"]["Message"] = MESSAGE_SCHEMA
+ASYNCAPI["components"]["schemas"]["Message"] = MESSAGE_SCHEMA  # the same object: one source of truth
+NAME_SCHEMA = {"type": "string", "minLength": 1, "maxLength": MAX_AUTHOR_LENGTH}
+HANDSHAKE = {"type": "object", "properties": {"name": {
+    **NAME_SCHEMA, "description": "the name others see in presence, and the author of messages that name none"}}}
+CONNECT_REFUSED = {"type": "object", "required": ["message"], "properties": {"message": {
+    "type": "string", "examples": ["name is longer than 32 characters"]}}}  # later steps add theirs
+ACK = {"type": "object", "required": ["ok"], "properties": {
+    "ok": {"type": "boolean"}, "message": MESSAGE_SCHEMA, "error": {"type": "string"}},
+    "description": '{"ok": true, "message": ...} when saved, {"ok": false, "error": "..."} when refused'}
+
+document_event("receive", event_doc(
+    "connect", "Connect, with an optional handshake auth object (the JS client's io({auth}))",
+    HANDSHAKE, {"name": "ana"}), reply=event_doc(
+    "connect_error", "The connection was refused: message says why", CONNECT_REFUSED,
+    {"message": "name is longer than 32 characters"}))
+document_event("receive", event_doc(
+    "disconnect", "Leave: close the connection (or send Socket.IO's disconnect packet)", {"type": "null"}))
+document_event("receive", event_doc(
+    "event_message", "Send a message; it is saved, then goes out as new_message",
+    {"type": "object", "required": ["text"], "properties": {
+        "text": {"type": "string", "minLength": 1, "maxLength": app.config["MAX_MESSAGE_LENGTH"]},
+        "author": {**NAME_SCHEMA, "description": "default: the handshake name"}}},
+    {"text": "hola", "author": "ana"}), reply=event_doc(
+    "ack", "The answer, if the client asked for one", ACK, {"ok": False, "error": "text must not be empty"}))
+document_event("send", event_doc(
+    "new_message", "A message, to everyone, only after it is saved", MESSAGE_SCHEMA))
+document_event("send", event_doc(
+    "message_error", "To the sender alone: its event_message was refused (invalid, too long, rate limited)",
+    swagger.template["definitions"]["Error"], {"error": "rate limit exceeded"}))
+document_event("send", event_doc(
+    "presence", "To everyone, after connects and disconnects: how many are online, and their names",
+    {"type": "object", "required": ["online", "users"], "properties": {
+        "online": {"type": "integer", "minimum": 0}, "users": {"type": "array", "items": NAME_SCHEMA}}},
+    {"online": 2, "users": ["ana", "bea"]}))
 
 
 # --- Step 5: the database: messages, history and health -----------------------------------------
@@ -704,11 +788,15 @@ swagger.template["definitions"].update({
     "User": {"type": "object", "required": ["id", "username"], "properties": {
         "id": {"type": "integer", "example": 1}, "username": {"type": "string", "example": "ana"}}},
 })
-swagger.template["info"]["description"] += """
-When the server requires login (`AUTH_REQUIRED=true`) the handshake needs a token: `{"token": "<JWT>"}`
-in `auth`, an `Authorization: Bearer` header or a `?token=` query; a refused connection's
-`connect_error` says why (missing, invalid, expired token). A token sets the author of every message.
-"""
+HANDSHAKE["properties"]["token"] = {"type": "string", "description": (
+    "a JWT from POST /auth/login, needed when AUTH_REQUIRED=true; it sets the author of every message")}
+ASYNCAPI["channels"]["chat"]["bindings"] = {"ws": {  # for clients with no auth object (Postman)
+    "query": {"type": "object", "properties": {"token": {"type": "string", "description": "the JWT"}}},
+    "headers": {"type": "object", "properties": {
+        "Authorization": {"type": "string", "description": "Bearer <JWT>"}}}}}
+CONNECT_REFUSED["properties"]["message"]["examples"] += [
+    "missing token: log in, then send it in auth {token}, a Bearer header or ?token=",
+    "invalid token: log in again", "expired token: log in again"]
 
 
 # --- Step 7: make it fast -----------------------------------------------------------------------
@@ -1262,6 +1350,7 @@ messages a second saved, and 10 logins or registrations a minute. A connection w
 5 × RATE_LIMIT_BURST refused events in 10 s, or a packet that does not decode, is disconnected. A
 socket whose token expires or is logged out (POST /auth/logout) is disconnected within 15 s.
 """
+CONNECT_REFUSED["properties"]["message"]["examples"].append("too many connections from your address (limit 50)")
 
 
 # --- Step 11: rooms -----------------------------------------------------------------------------
@@ -1379,6 +1468,27 @@ def on_join(data=None, *_extra):
         join_room(presence_room(room))
         presence_changed(room)
     return {"ok": True, "room": room}
+
+
+ROOM_SCHEMA = MESSAGE_SCHEMA["properties"]["room"]
+HANDSHAKE["properties"]["room"] = {**ROOM_SCHEMA, "description": "the room to start in (default general)"}
+ASYNCAPI["channels"]["chat"]["bindings"]["ws"]["query"]["properties"]["room"] = ROOM_SCHEMA
+CONNECT_REFUSED["properties"]["message"]["examples"].append("room must be 1-32 characters of a-z, 0-9, - and _")
+document_event("receive", event_doc(
+    "join", "Leave your room for another (it costs one message of the rate limit)",
+    {"type": "object", "required": ["room"], "properties": {"room": ROOM_SCHEMA}}, {"room": "grupo-1"}),
+    reply=event_doc("ack", "The answer, if the client asked for one", {
+        "type": "object", "required": ["ok"], "properties": {
+            "ok": {"type": "boolean"}, "room": ROOM_SCHEMA, "error": {"type": "string"}}},
+        {"ok": True, "room": "grupo-1"}))
+document_event("send", event_doc(
+    "new_message", "A message, to everyone in its room, only after it is saved", MESSAGE_SCHEMA))
+document_event("send", event_doc(
+    "presence", "To the room, after connects, joins and disconnects (per process with MESSAGE_QUEUE)",
+    {"type": "object", "required": ["room", "online", "users"], "properties": {
+        "room": ROOM_SCHEMA, "online": {"type": "integer", "minimum": 0},
+        "users": {"type": "array", "items": NAME_SCHEMA, "maxItems": 100}}},
+    {"room": "general", "online": 2, "users": ["ana", "bea"]}))
 
 
 # --- Step 12: edit and delete messages ----------------------------------------------------------
@@ -1516,16 +1626,15 @@ def delete_message(message_id):
 
 
 MESSAGE_SCHEMA["required"].append("edited_at")
-MESSAGE_SCHEMA["properties"]["edited_at"] = {"type": "string", "format": "date-time", "x-nullable": True,
-                                             "example": None, "description": "null until an edit"}
-swagger.template["info"]["description"] += """
-Editing and deleting (REST, with a token) tell the message's room:
-
-| direction | event | payload | when |
-|---|---|---|---|
-| server → the room | `message_updated` | `Message` (with `edited_at`) | after PATCH /messages/{id} is committed |
-| server → the room | `message_deleted` | `{"id": 17, "room": "general"}` | after DELETE /messages/{id} is committed |
-"""
+MESSAGE_SCHEMA["properties"]["edited_at"] = {"format": "date-time", "x-nullable": True, "example": None,
+                                             "description": "null until an edit, then when (UTC)"}
+document_event("send", event_doc(
+    "message_updated", "To the message's room, after PATCH /messages/{id} is committed", MESSAGE_SCHEMA))
+document_event("send", event_doc(
+    "message_deleted", "To the message's room, after DELETE /messages/{id} is committed",
+    {"type": "object", "required": ["id", "room"], "properties": {
+        "id": MESSAGE_SCHEMA["properties"]["id"], "room": ROOM_SCHEMA}},
+    {"id": 17, "room": "general"}))
 
 
 # --- Step 13: who is typing ---------------------------------------------------------------------
@@ -1553,14 +1662,17 @@ def on_typing(data=None, *_extra):
     return {"ok": True}
 
 
-swagger.template["info"]["description"] += """
-Who is typing (never saved; at most 2 a second per connection, the rest dropped):
-
-| direction | event | payload | answer |
-|---|---|---|---|
-| client → server | `typing` | `{"typing": true}` or `{"typing": false}` | ack `{"ok": true}`, or `{"ok": false, "error": "..."}` for a bad payload |
-| server → the others in the room | `typing` | `{"room": "general", "user": "ana", "typing": true}` | |
-"""
+document_event("receive", event_doc(
+    "typing", "I am typing, or stopped (never saved; at most 2 a second count, the rest are dropped)",
+    {"type": "object", "required": ["typing"], "properties": {"typing": {"type": "boolean"}}},
+    {"typing": True}), reply=event_doc(
+    "ack", "The answer, if the client asked for one", {"type": "object", "required": ["ok"], "properties": {
+        "ok": {"type": "boolean"}, "error": {"type": "string"}}}, {"ok": True}))
+document_event("send", event_doc(
+    "typing", "To the others in the room: who is typing",
+    {"type": "object", "required": ["room", "user", "typing"], "properties": {
+        "room": ROOM_SCHEMA, "user": NAME_SCHEMA, "typing": {"type": "boolean"}}},
+    {"room": "general", "user": "ana", "typing": True}))
 
 
 if __name__ == "__main__":

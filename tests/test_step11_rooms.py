@@ -317,5 +317,9 @@ def test_the_docs_page_describes_rooms(client):
     assert spec["paths"]["/rooms"]["get"]["responses"]["200"]["schema"]["items"] == {"$ref": "#/definitions/Room"}
     assert spec["definitions"]["Room"]["required"] == ["name", "messages", "last_id"]
     assert "room" in spec["definitions"]["Message"]["required"]
-    for words in ("`join`", '{"room": "grupo-1"}', "`?room=`"):
-        assert words in spec["info"]["description"], words
+    events = client.get("/asyncapi.json").get_json()
+    join = events["channels"]["chat"]["messages"]["receive_join"]
+    assert join["examples"] == [{"payload": {"room": "grupo-1"}}]
+    assert "room" in events["channels"]["chat"]["messages"]["receive_connect"]["payload"]["properties"]
+    assert "room" in events["channels"]["chat"]["bindings"]["ws"]["query"]["properties"]  # ?room=
+    assert events["channels"]["chat"]["messages"]["send_presence"]["payload"]["required"][0] == "room"

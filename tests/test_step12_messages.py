@@ -160,8 +160,9 @@ def test_the_docs_walk_the_whole_crud(client):
     body = next(p for p in one["patch"]["parameters"] if p["in"] == "body")
     assert body["schema"]["properties"]["text"]["example"]
     assert "edited_at" in spec["definitions"]["Message"]["required"]
-    for event in ("`message_updated`", "`message_deleted`"):
-        assert event in spec["info"]["description"]
+    messages = client.get("/asyncapi.json").get_json()["channels"]["chat"]["messages"]
+    assert messages["send_message_updated"]["payload"] == spec["definitions"]["Message"]
+    assert messages["send_message_deleted"]["examples"] == [{"payload": {"id": 17, "room": "general"}}]
 
 
 # --- Real servers -------------------------------------------------------------------------------

@@ -143,7 +143,9 @@ def test_the_checkpoint_command_prints_the_checkpoint():
 def test_the_seed_complete_is_step_6_and_reads_in_one_sitting():
     lines = checkpoint.checkpoint(6).splitlines()
     code = [line for line in lines if line.strip() and not line.strip().startswith("#")]
-    assert len(code) < 450, len(code)
+    # 440 lines of code before issue 16; the AsyncAPI document of steps 3-6 (the events, which the
+    # seed describes only in prose) added 78. Anything else that grows step 6 should move to a later step.
+    assert len(code) < 525, len(code)
 
 
 TANGLE_RULES = """
