@@ -472,9 +472,9 @@ def postman_section():
 
 def test_the_postman_socketio_steps_name_what_the_server_expects():
     steps = postman_section()
-    for needed in ("ws://127.0.0.1:5000", "/socket.io", "**v4**", "`new_message`", "`message_error`",
-                   "`presence`", "`event_message`", "**Ack**", "`Authorization`", "`Bearer `",
-                   "`token`", "?token="):
+    for needed in ("<http://127.0.0.1:5000/docs/events>", "ws://127.0.0.1:5000", "/socket.io", "**v4**",
+                   "`new_message`", "`message_error`", "`presence`", "`event_message`", "**Ack**",
+                   "`Authorization`", "`Bearer `", "`token`", "?token="):
         assert needed in steps, needed
 
 
@@ -596,7 +596,7 @@ def test_ci_runs_every_python_version_the_readme_supports():
 
 def test_the_readme_links_to_the_tutorial_the_docs_and_the_postman_guide():
     for link in ("(tutorial.md)", "(tutorial.es.md)", "(tutorial.md#postman)", "<http://127.0.0.1:5000/docs/>",
-                 "(static/chat-live.postman_collection.json)"):
+                 "<http://127.0.0.1:5000/docs/events>", "(static/chat-live.postman_collection.json)"):
         assert link in README, link
     assert "\n## Postman\n" in TEXT  # where tutorial.md#postman lands
     for page in (README, TEXT):
