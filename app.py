@@ -104,8 +104,8 @@ swagger = Swagger(app, config={
     "auth": {},  # the page writes this into its JavaScript: without it, `None` (a ReferenceError)
 }, template={
     "swagger": "2.0",
-    "info": {"title": "Chat Live", "version": "1.0",
-             "description": "A live chat over REST and Socket.IO: its events are at [/docs/events](/docs/events)."},
+    "info": {"title": "Chat Live", "version": "1.0", "description": (
+        "A live chat over REST and Socket.IO: its events are at [/docs/events](/docs/events).")},
     "definitions": {
         "Error": {"type": "object", "required": ["error"],
                   "properties": {"error": {"type": "string",
@@ -181,8 +181,8 @@ def events_page():
     """
     # Only files of this server may load; the renderer checks schemas with code it compiles (eval).
     return render_template("events.html"), {
-        "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-eval'; "
-                                   "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"}
+        "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-eval'; img-src 'self' data:; "
+                                   "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"}
 
 
 # --- Step 4: the Socket.IO gateway --------------------------------------------------------------
@@ -370,8 +370,8 @@ MESSAGE_SCHEMA = {
 swagger.template["definitions"]["Message"] = MESSAGE_SCHEMA
 ASYNCAPI["components"]["schemas"]["Message"] = MESSAGE_SCHEMA  # the same object: one source of truth
 NAME_SCHEMA = {"type": "string", "minLength": 1, "maxLength": MAX_AUTHOR_LENGTH}
-HANDSHAKE = {"type": "object", "properties": {"name": {
-    **NAME_SCHEMA, "description": "the name others see in presence, and the author of messages that name none"}}}
+HANDSHAKE = {"type": "object", "properties": {"name": {**NAME_SCHEMA, "description": (
+    "the name others see in presence, and the author of messages that name none")}}}
 CONNECT_REFUSED = {"type": "object", "required": ["message"], "properties": {"message": {
     "type": "string", "examples": ["name is longer than 32 characters"]}}}  # later steps add theirs
 ACK = {"type": "object", "required": ["ok"], "properties": {
@@ -1350,7 +1350,8 @@ messages a second saved, and 10 logins or registrations a minute. A connection w
 5 × RATE_LIMIT_BURST refused events in 10 s, or a packet that does not decode, is disconnected. A
 socket whose token expires or is logged out (POST /auth/logout) is disconnected within 15 s.
 """
-CONNECT_REFUSED["properties"]["message"]["examples"].append("too many connections from your address (limit 50)")
+CONNECT_REFUSED["properties"]["message"]["examples"].append(
+    "too many connections from your address (limit 50)")
 
 
 # --- Step 11: rooms -----------------------------------------------------------------------------
@@ -1473,7 +1474,8 @@ def on_join(data=None, *_extra):
 ROOM_SCHEMA = MESSAGE_SCHEMA["properties"]["room"]
 HANDSHAKE["properties"]["room"] = {**ROOM_SCHEMA, "description": "the room to start in (default general)"}
 ASYNCAPI["channels"]["chat"]["bindings"]["ws"]["query"]["properties"]["room"] = ROOM_SCHEMA
-CONNECT_REFUSED["properties"]["message"]["examples"].append("room must be 1-32 characters of a-z, 0-9, - and _")
+CONNECT_REFUSED["properties"]["message"]["examples"].append(
+    "room must be 1-32 characters of a-z, 0-9, - and _")
 document_event("receive", event_doc(
     "join", "Leave your room for another (it costs one message of the rate limit)",
     {"type": "object", "required": ["room"], "properties": {"room": ROOM_SCHEMA}}, {"room": "grupo-1"}),

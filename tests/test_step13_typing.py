@@ -64,7 +64,8 @@ def test_a_typing_flood_is_dropped(connect):
 def test_typing_is_documented(client):
     messages = client.get("/asyncapi.json").get_json()["channels"]["chat"]["messages"]
     assert messages["receive_typing"]["examples"] == [{"payload": {"typing": True}}]
-    assert messages["send_typing"]["examples"] == [{"payload": {"room": "general", "user": "ana", "typing": True}}]
+    assert messages["send_typing"]["examples"] == [
+        {"payload": {"room": "general", "user": "ana", "typing": True}}]
 
 
 def test_typing_on_a_real_server(start_server, async_mode):

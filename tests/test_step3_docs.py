@@ -117,20 +117,20 @@ def test_the_official_parser_finds_nothing_wrong_with_the_events_document(client
 
 
 def test_every_example_in_the_events_document_fits_its_schema(client):
+    """Each message's examples, the Message schema's own (one per property), and every reason a
+    connect_error gives. Checkpoint 3 has no events yet: from step 4 on, every test run checks some."""
     document = client.get("/asyncapi.json").get_json()
-    examples = 0
-    for key, message in document["channels"]["chat"]["messages"].items():
+    for message in document["channels"]["chat"]["messages"].values():
         validator = jsonschema.Draft7Validator(message["payload"])
-        validator.check_schema(message["payload"])
+        validator.check_schema(message["payload"])  # a valid JSON Schema (draft 7), to begin with
         for example in message.get("examples", []):
             validator.validate(example["payload"])
-            examples += 1
-    for name, schema in document["components"]["schemas"].items():  # the Message: its properties' examples
-        jsonschema.Draft7Validator(schema).validate({k: p["example"] for k, p in schema["properties"].items()})
+    for schema in document["components"]["schemas"].values():  # the Message: its properties' examples
+        example = {name: field["example"] for name, field in schema["properties"].items()}
+        jsonschema.Draft7Validator(schema).validate(example)
     refused = document["channels"]["chat"]["messages"].get("receive_connect_reply")
     for reason in (refused["payload"]["properties"]["message"]["examples"] if refused else []):
         jsonschema.Draft7Validator(refused["payload"]).validate({"message": reason})
-    assert examples == sum("examples" in m for m in document["channels"]["chat"]["messages"].values())
 
 
 def test_the_events_page_loads_nothing_from_outside(client):
