@@ -229,7 +229,8 @@ $("send").addEventListener("submit", (event) => {
   stopTyping(false); // the message itself tells the others we are done (step 13)
   socket.emit("event_message", payload, (ack) => {
     if (!ack.ok) return showError(ack.error);
-    $("text").value = "";
+    // Empty the box only if it still holds this message: the next one may be in it already.
+    if ($("text").value === payload.text) $("text").value = "";
     showError("");
     scrollToBottom();
   });

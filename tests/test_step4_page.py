@@ -1,11 +1,13 @@
 """Step 4: the chat page in a real browser: live messages, text never run as HTML, presence, a
 phone-sized screen. (Shared browser fixtures: tests/page.py.)"""
+import re
+import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import socketio
 
-from conftest import disconnect_all, NO_PER_ADDRESS_LIMITS
+from conftest import WAIT, disconnect_all, NO_PER_ADDRESS_LIMITS
 from page import NEWEST_MESSAGE_IN_VIEW, XSS, browser, expect, open_tab, send_from_python  # noqa: F401
 
 
@@ -69,6 +71,41 @@ def test_a_refused_message_shows_why_next_to_the_input(start_server, open_tab):
     expect(ana.messages("fixed")).to_have_count(1)
     expect(ana.page.locator("#send-error")).to_have_text("")
     expect(ana.messages()).to_have_count(1)
+
+
+def test_the_next_message_typed_before_the_last_ack_arrives_is_kept(start_server, open_tab):
+    """The box empties when the server acknowledges a message, but only if it still holds that message:
+    a quick typist (or a slow server) may have the next one in it already. The page's websocket goes
+    through Playwright, which holds the acknowledgement back until the next message is typed."""
+    server = start_server()
+    tab = open_tab(server)
+    sockets, upgraded, held = [], [], []
+
+    def through_playwright(page_socket):
+        server_socket = page_socket.connect_to_server()
+        sockets.append(page_socket)
+        page_socket.on_message(lambda frame: (upgraded.append(frame == "5"), server_socket.send(frame)))
+        # Acks of a saved message ('43<id>[{"ok":true,"message":...') wait in `held`; every other
+        # frame (`typing`'s ack, from step 13, included) goes straight on to the page.
+        saved_ack = re.compile(r'43\d+\[\{"ok":true,"message"')
+        server_socket.on_message(lambda frame: held.append(frame) if saved_ack.match(frame)
+                                 else page_socket.send(frame))
+
+    tab.page.route_web_socket(re.compile(r"/socket\.io/"), through_playwright)
+    tab.page.evaluate("localStorage.setItem('chat.name', 'ana')")  # so it connects once, as ana
+    tab.page.reload()
+    deadline = time.monotonic() + WAIT
+    while not any(upgraded) and time.monotonic() < deadline:  # from long-polling to the websocket
+        tab.page.wait_for_timeout(20)
+    assert any(upgraded), "the page never moved to its websocket"
+    tab.send("uno")
+    expect(tab.messages("uno")).to_have_count(1)  # broadcast; its ack is held
+    tab.page.fill("#text", "dos")  # the next message, typed before the ack arrives
+    assert len(held) == 1
+    sockets[-1].send(held.pop())  # the ack arrives now...
+    send_from_python(server, ["tres"])  # ...and this comes after it on the same websocket
+    expect(tab.messages("tres")).to_have_count(1)
+    expect(tab.page.locator("#text")).to_have_value("dos")  # before the fix: emptied, "dos" lost
 
 
 def test_names_typed_after_the_page_loaded_reach_presence(start_server, open_tab, async_mode):
