@@ -65,8 +65,8 @@ def main():
         listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # max_size: each open websocket holds one of eventlet's "requests" (1,024 by default).
         # debug=False: a request that breaks gets no Python traceback in its answer.
-        eventlet.wsgi.server(listener, app, log_output=False, max_size=10_000, debug=False,
-                             socket_timeout=REQUEST_TIMEOUT, protocol=GuardedProtocol)
+        eventlet.wsgi.server(TakingTurns(listener), app, log_output=False, max_size=10_000,
+                             debug=False, socket_timeout=REQUEST_TIMEOUT, protocol=GuardedProtocol)
     else:
         # Werkzeug's development server; its line per request would bury the chat's own log.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -1182,6 +1182,21 @@ if ASYNC_MODE == "eventlet":
             except (eventlet.wsgi.HeaderLineTooLong, eventlet.wsgi.HeadersTooLarge):
                 self.send_error(431, "request headers too large")
                 return False
+
+    class TakingTurns:
+        """The listening socket, for eventlet's loop that accepts connections. That loop accepts
+        every connection waiting before anything else runs: one script opening 12,000 connections
+        froze everyone's chat for a second. This one lets everyone else go first between two."""
+
+        def __init__(self, listener):
+            self.listener = listener
+
+        def accept(self):
+            eventlet.sleep(0)  # every other task that is ready runs once, then we accept
+            return self.listener.accept()
+
+        def __getattr__(self, name):  # anything else: the listening socket itself
+            return getattr(self.listener, name)
 else:
     import simple_websocket
     import wsproto.utilities
