@@ -1070,16 +1070,31 @@ def limit_socket_sessions(wsgi_app):
     def middleware(environ, start_response):
         limit = 2 * app.config["MAX_CONNECTIONS_PER_IP"]
         new_session = "sid" not in parse_qs(environ.get("QUERY_STRING", ""))
-        if limit and new_session and environ.get("PATH_INFO", "").startswith("/socket.io"):
-            address = environ.get("REMOTE_ADDR")
-            held = sum(e.get("REMOTE_ADDR") == address for e in list(socketio.server.environ.values()))
-            if held >= limit:
-                body = b'{"error":"too many connections from your address"}\n'
-                start_response("429 Too Many Requests", [("Content-Type", "application/json"),
-                                                         ("Content-Length", str(len(body)))])
-                return [body]
-        return wsgi_app(environ, start_response)
+        if not (limit and new_session and environ.get("PATH_INFO", "").startswith("/socket.io")):
+            return wsgi_app(environ, start_response)
+        # A websocket's request lasts as long as its session, so it cannot hold the lock below; its
+        # TCP connection stays open, and GuardedConnection (below) counts those.
+        if environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+            return open_session(wsgi_app, environ, start_response, limit)
+        # Two handshakes at once could both count 99 sessions and both open one (threading mode).
+        with one_handshake_at_a_time:
+            return open_session(wsgi_app, environ, start_response, limit)
     return middleware
+
+
+def open_session(wsgi_app, environ, start_response, limit):
+    """Engine.IO's handshake, unless this address already holds `limit` sessions."""
+    address = environ.get("REMOTE_ADDR")
+    held = sum(e.get("REMOTE_ADDR") == address for e in list(socketio.server.environ.values()))
+    if held >= limit:
+        body = b'{"error":"too many connections from your address"}\n'
+        start_response("429 Too Many Requests", [("Content-Type", "application/json"),
+                                                 ("Content-Length", str(len(body)))])
+        return [body]
+    return wsgi_app(environ, start_response)
+
+
+one_handshake_at_a_time = threading.Lock()  # a polling handshake holds it under a millisecond
 
 
 app.wsgi_app = limit_socket_sessions(app.wsgi_app)

@@ -425,6 +425,38 @@ def test_no_token_reaches_nginx_logs_when_the_upstream_is_down(tmp_path, start_s
     assert token not in logs and token.split(".")[2] not in logs
 
 
+def test_handshakes_at_the_same_moment_cannot_pass_the_session_cap_together(app, monkeypatch):
+    """The session cap counts the sessions an address holds, then Engine.IO opens one. In threading
+    mode two handshakes at the same moment could both count 99 and both open (101, once in CI). Here
+    the opening is made slow, and ten handshakes start together: four may open, no more."""
+    monkeypatch.setitem(app.config, "MAX_CONNECTIONS_PER_IP", 2)  # a cap of 2 × 2 sessions
+    server = chat.socketio.server
+    opening = server.eio.handlers["connect"]
+
+    def slow_opening(*args):
+        time.sleep(0.05)  # a thread switch between the count and the new session, made long
+        return opening(*args)
+
+    monkeypatch.setitem(server.eio.handlers, "connect", slow_opening)
+    statuses, start = [], threading.Barrier(10)
+
+    def handshake():
+        client = app.test_client()
+        start.wait(WAIT)
+        statuses.append(client.get("/socket.io/?EIO=4&transport=polling").status_code)
+
+    threads = [threading.Thread(target=handshake) for _ in range(10)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT)
+        assert sorted(statuses) == [200] * 4 + [429] * 6
+    finally:
+        for session in list(server.eio.sockets.values()):  # the four, which would wait 45 s for a client
+            session.close(wait=False, abort=True)
+
+
 def test_a_look_alike_sid_parameter_does_not_dodge_the_session_cap(start_server):
     """Abandoned handshakes are capped at 2 × MAX_CONNECTIONS_PER_IP per address, whatever else the
     query says (a parameter named like "xsid=" once slipped through)."""
