@@ -1065,6 +1065,9 @@ def on_unknown_event(event, *_data):
     return {"ok": False, "error": f"unknown event {str(event)[:40]!r}"}
 
 
+one_handshake_at_a_time = threading.Lock()  # a polling handshake holds it under a millisecond
+
+
 def limit_socket_sessions(wsgi_app):
     """Refuse a new Engine.IO session to an address that already holds 2 × MAX_CONNECTIONS_PER_IP."""
     def middleware(environ, start_response):
@@ -1092,9 +1095,6 @@ def open_session(wsgi_app, environ, start_response, limit):
                                                  ("Content-Length", str(len(body)))])
         return [body]
     return wsgi_app(environ, start_response)
-
-
-one_handshake_at_a_time = threading.Lock()  # a polling handshake holds it under a millisecond
 
 
 app.wsgi_app = limit_socket_sessions(app.wsgi_app)
