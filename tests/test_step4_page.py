@@ -91,17 +91,22 @@ def test_the_next_message_typed_before_the_last_ack_arrives_is_kept(start_server
         server_socket.on_message(lambda frame: held.append(frame) if saved_ack.match(frame)
                                  else page_socket.send(frame))
 
+    def soon(condition):
+        """condition() within WAIT s. Playwright calls the handlers above only while the page waits."""
+        deadline = time.monotonic() + WAIT
+        while not condition() and time.monotonic() < deadline:
+            tab.page.wait_for_timeout(20)
+        return condition()
+
     tab.page.route_web_socket(re.compile(r"/socket\.io/"), through_playwright)
     tab.page.evaluate("localStorage.setItem('chat.name', 'ana')")  # so it connects once, as ana
     tab.page.reload()
-    deadline = time.monotonic() + WAIT
-    while not any(upgraded) and time.monotonic() < deadline:  # from long-polling to the websocket
-        tab.page.wait_for_timeout(20)
-    assert any(upgraded), "the page never moved to its websocket"
+    assert soon(lambda: any(upgraded)), "the page never moved from long-polling to its websocket"
     tab.send("uno")
     expect(tab.messages("uno")).to_have_count(1)  # broadcast; its ack is held
     tab.page.fill("#text", "dos")  # the next message, typed before the ack arrives
-    assert len(held) == 1
+    # The server sends the ack right after the broadcast; it may reach Playwright a moment later.
+    assert soon(lambda: len(held) == 1), f"{len(held)} saved-message acks held, not 1"
     sockets[-1].send(held.pop())  # the ack arrives now...
     send_from_python(server, ["tres"])  # ...and this comes after it on the same websocket
     expect(tab.messages("tres")).to_have_count(1)
