@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import types
+from datetime import timedelta
 
 import pytest
 import requests
@@ -135,6 +136,21 @@ def test_logout_revokes_the_token_on_rest(client, auth_on):
     assert client.get("/auth/me", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
 
 
+def test_a_logged_out_token_stays_refused_until_it_would_have_expired(client, auth_on):
+    """Logging out purges the revoked tokens that have expired, and only those."""
+    ana, bea = register_and_login(client, "ana"), register_and_login(client, "bea")
+    assert client.post("/auth/logout", headers={"Authorization": f"Bearer {ana}"}).status_code == 204
+    with chat.app.app_context():  # a token logged out long ago, expired since
+        chat.db.session.add(chat.RevokedToken(jti="old", expires_at=chat.utc_now() - timedelta(hours=1)))
+        chat.db.session.commit()
+    assert client.post("/auth/logout", headers={"Authorization": f"Bearer {bea}"}).status_code == 204
+    assert client.get("/auth/me", headers={"Authorization": f"Bearer {ana}"}).status_code == 401, \
+        "ana's logged-out token works again after bea logged out"
+    with chat.app.app_context():
+        kept = set(chat.db.session.scalars(chat.db.select(chat.RevokedToken.jti)))
+    assert len(kept) == 2 and "old" not in kept  # ana's and bea's; the expired one is gone
+
+
 def test_logout_needs_a_token(client):
     assert client.post("/auth/logout").status_code == 401
 
@@ -167,6 +183,42 @@ def logged_in_socket(url, token):
     client.on("disconnect", lambda *reason: dropped.set())
     client.connect(url, auth={"token": token}, transports=["websocket"], wait_timeout=WAIT)
     return client, dropped
+
+
+class SweepDone(Exception):
+    """Raised by the stand-in sleep to end check_tokens_again() after one pass."""
+
+
+def one_sweep_of_token_checks(monkeypatch):
+    """Run check_tokens_again() once, in this thread, without its 15 s waits."""
+    me, real_sleep, sleeps = threading.current_thread(), chat.socketio.sleep, []
+
+    def sleep(seconds=0):
+        if threading.current_thread() is not me:
+            return real_sleep(seconds)  # the server's own background sweep, if running, is left alone
+        if seconds and sleeps:
+            raise SweepDone  # the second 15 s wait: one pass is done
+        sleeps.append(seconds)
+
+    monkeypatch.setattr(chat.socketio, "sleep", sleep)
+    with pytest.raises(SweepDone):
+        chat.check_tokens_again()
+    monkeypatch.setattr(chat.socketio, "sleep", real_sleep)
+
+
+def test_a_sockets_token_is_checked_again_whichever_way_it_came(client, connect, auth_on, monkeypatch):
+    """The handshake auth object, an Authorization header or ?token=: after logout, each socket goes."""
+    tokens = {name: register_and_login(client, name) for name in ("ana", "bea", "cid", "dan")}
+    sockets = {"ana": connect(auth={"token": tokens["ana"]}),
+               "bea": connect(headers={"Authorization": f"Bearer {tokens['bea']}"}),
+               "cid": connect(query_string=f"token={tokens['cid']}"),
+               "dan": connect(headers={"Authorization": f"Bearer {tokens['dan']}"})}  # stays logged in
+    assert all(s.test_client.is_connected() for s in sockets.values())
+    for name in ("ana", "bea", "cid"):
+        assert client.post("/auth/logout", headers={"Authorization": f"Bearer {tokens[name]}"}).status_code == 204
+    one_sweep_of_token_checks(monkeypatch)
+    still = {name for name, s in sockets.items() if s.test_client.is_connected()}
+    assert still == {"dan"}, f"logged out, yet still connected: {sorted(still - {'dan'})}"
 
 
 SWEEP = 15  # seconds between two checks of the open sockets' tokens (app.check_tokens_again)
@@ -285,6 +337,34 @@ def test_presence_lists_at_most_100_names_but_counts_everyone(connect):
         latest = clients[0].received("presence")
     assert latest[-1]["online"] == 120
     assert latest[-1]["users"] == [f"user{n:03}" for n in range(100)]
+
+
+def test_one_address_may_send_a_burst_of_twice_its_rate_and_no_more(connect, monkeypatch):
+    """RATE_LIMIT_PER_ADDRESS=3: six messages at once from one address, not a seventh, then 3 a second."""
+    monkeypatch.setitem(chat.app.config, "RATE_LIMIT_PER_ADDRESS", 3)
+    clock = [1000.0]
+    monkeypatch.setattr(chat.time, "monotonic", lambda: clock[0])
+    clients = [connect(auth={"name": f"n{n}"}) for n in range(4)]  # 2 each: under their own burst
+    acks = [c.emit("event_message", {"text": f"{c_n}.{n}"}) for n in range(2) for c_n, c in enumerate(clients)]
+    assert [ack["ok"] for ack in acks] == [True] * 6 + [False] * 2
+    assert acks[-1] == {"ok": False, "error": "rate limit exceeded for your address"}
+    clock[0] += 1 / 3  # a third of a second: one more
+    assert clients[0].emit("event_message", {"text": "one more"})["ok"] is True
+    assert clients[1].emit("event_message", {"text": "too soon"})["ok"] is False
+    assert count_messages() == 7
+
+
+def test_a_connection_is_cut_off_past_five_bursts_of_refusals_not_at_five(connect, monkeypatch):
+    """RATE_LIMIT_BURST=2: 10 refused events in 10 s are tolerated, the 11th cuts the connection."""
+    monkeypatch.setitem(chat.app.config, "RATE_LIMIT_BURST", 2)
+    cut = []
+    monkeypatch.setattr(chat, "cut_off", cut.append)  # the real cut-off: test_step10_hostile.py
+    ana = connect(auth={"name": "ana"})
+    for n in range(10):
+        assert ana.emit("no_such_event", {})["ok"] is False
+    assert cut == [], "cut off at 10 refused events: the limit is more than 5 x RATE_LIMIT_BURST"
+    ana.emit("no_such_event", {})
+    assert len(cut) == 1, "not cut off after 11 refused events"
 
 
 def test_an_unknown_event_gets_an_error_ack(connect):

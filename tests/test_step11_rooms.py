@@ -67,6 +67,12 @@ def test_a_bad_room_name_is_refused_and_nothing_moves(connect, room):
     assert ana.emit("event_message", {"text": "still here"})["message"]["room"] == "general"
 
 
+def test_a_room_name_may_be_32_characters_not_33(connect):
+    ana = connect(auth={"name": "ana"})
+    assert ana.emit("join", {"room": "x" * 32}) == {"ok": True, "room": "x" * 32}
+    assert ana.emit("join", {"room": "x" * 33}) == {"ok": False, "error": ROOM_RULE}
+
+
 @pytest.mark.parametrize("payload", [None, "grupo-1", ["grupo-1"], 3])
 def test_join_without_an_object_is_refused(connect, payload):
     ack = connect(auth={"name": "ana"}).emit("join", payload)
@@ -100,6 +106,14 @@ def test_presence_is_per_room_and_follows_a_join(connect):
     assert all(p["room"] == "general" for p in ana.received("presence")[seen:])
     cid = connect(auth={"name": "cid", "room": "grupo-1"})
     assert presence_when_online(cid, 1) == {"room": "grupo-1", "online": 1, "users": ["cid"]}  # bea left
+
+
+def test_leaving_a_room_updates_that_rooms_presence(connect):
+    ana = connect(auth={"name": "ana"})
+    bea = connect(auth={"name": "bea"})
+    presence_when_online(ana, 2)
+    assert bea.emit("join", {"room": "grupo-1"}) == {"ok": True, "room": "grupo-1"}
+    assert presence_when_online(ana, 1) == {"room": "general", "online": 1, "users": ["ana"]}
 
 
 # --- History and rooms over REST ----------------------------------------------------------------
@@ -150,6 +164,27 @@ def test_announce_posts_in_the_room_it_names(app, client):
     assert history(client) == []
     refused = runner.invoke(args=["announce", "--room", "Grupo 1", "x"])
     assert refused.exit_code != 0 and ROOM_RULE in refused.output
+
+
+def test_announce_reaches_the_room_it_names_and_no_other(app, connect):
+    here = connect(auth={"name": "ana", "room": "grupo-1"})
+    elsewhere = connect(auth={"name": "bea"})  # general
+    result = app.test_cli_runner().invoke(args=["announce", "--room", "grupo-1", "recreo"])
+    assert result.exit_code == 0, result.output
+    assert [m["text"] for m in here.wait_for("new_message")] == ["recreo"]
+    assert elsewhere.received("new_message") == [], "an announcement for grupo-1 reached general"
+
+
+def test_an_announcement_the_database_refuses_reaches_nobody(app, connect, monkeypatch):
+    ana = connect(auth={"name": "ana"})
+
+    def locked():
+        raise chat.SQLAlchemyError("database is locked")
+    with app.app_context():
+        monkeypatch.setattr(chat.db.engine, "begin", locked)
+    result = app.test_cli_runner().invoke(args=["announce", "recreo"])
+    assert result.exit_code != 0 and "database unavailable" in result.output
+    assert ana.received("new_message") == []
 
 
 def test_rooms_need_a_token_when_login_is_required(client, auth_on):

@@ -138,6 +138,39 @@ def test_deleting_keeps_the_room_counts_right(connect, client):
     assert rooms() == []  # a room that holds no message is not listed
 
 
+def test_deleting_keeps_each_rooms_last_id_its_own(connect, client):
+    first, _ = send_as(connect, "ana", room="sala", text="uno")
+    second, _ = send_as(connect, "ana", room="sala", text="dos")
+    other, _ = send_as(connect, "ana", room="otra", text="tres")  # newer than both, in another room
+    assert client.delete(f"/messages/{second['id']}", headers=bearer("ana")).status_code == 204
+    assert client.get("/rooms").get_json() == [{"name": "otra", "messages": 1, "last_id": other["id"]},
+                                               {"name": "sala", "messages": 1, "last_id": first["id"]}]
+
+
+def failing_commits(monkeypatch):
+    """Every commit from now on fails, as on a full disk or a locked database."""
+    def commit():
+        raise chat.SQLAlchemyError("disk I/O error")
+    monkeypatch.setattr(chat.db.session, "commit", commit)
+
+
+@pytest.mark.parametrize("change", ["edit", "delete"])
+def test_a_change_that_fails_to_commit_is_a_503_and_the_room_hears_nothing(connect, client, monkeypatch,
+                                                                             change):
+    message, ana = send_as(connect, "ana")
+    failing_commits(monkeypatch)
+    if change == "edit":
+        response = client.patch(f"/messages/{message['id']}", json={"text": "editado"}, headers=bearer("ana"))
+    else:
+        response = client.delete(f"/messages/{message['id']}", headers=bearer("ana"))
+    verb = {"edit": "updated", "delete": "deleted"}[change]
+    assert response.status_code == 503
+    assert response.get_json() == {"error": f"database unavailable: message not {verb}, try again"}
+    monkeypatch.undo()
+    assert ana.received(f"message_{verb}") == [], f"message_{verb} went out for a change never committed"
+    assert client.get(f"/messages/{message['id']}").get_json() == message  # unchanged
+
+
 def test_changes_are_limited_to_30_a_minute_per_address(connect, client):
     message, _ = send_as(connect, "ana")
     answers = [client.patch(f"/messages/{message['id']}", json={"text": f"v{n}"}, headers=bearer("ana"))

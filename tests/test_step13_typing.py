@@ -37,8 +37,8 @@ def test_typing_false_says_she_stopped(connect):
 
 
 def test_a_connection_with_no_name_is_ignored(connect):
-    connect(auth={}).emit("typing", {"typing": True})
-    bea = connect(auth={"name": "bea"})
+    bea = connect(auth={"name": "bea"})  # in the room first, so she would hear it
+    assert connect(auth={}).emit("typing", {"typing": True}) == {"ok": True}
     bea.emit("event_message", {"text": "a message, to know the typing had its turn"})
     bea.wait_for("new_message")
     assert bea.received("typing") == []

@@ -136,6 +136,11 @@ def test_an_author_must_be_one_printable_line(connect, author):
 def test_the_length_limits_are_inclusive(connect):
     ana = connect()
     assert ana.emit("event_message", {"text": "x" * 1000, "author": "a" * 32})["ok"] is True
+    assert ana.emit("event_message", {"text": "x" * 1001, "author": "a"})["error"] == (
+        "text is longer than 1000 characters")
+    assert ana.emit("event_message", {"text": "x", "author": "a" * 33})["error"] == (
+        "author is longer than 32 characters")
+    assert count_messages() == 1
 
 
 def test_max_message_length_is_configurable(connect, monkeypatch):

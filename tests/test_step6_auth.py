@@ -12,7 +12,7 @@ from flask_jwt_extended import create_access_token
 
 import app as chat
 from conftest import WAIT
-from test_step4_gateway import count_messages, real_client
+from test_step4_gateway import count_messages, presence_when_online, real_client
 
 
 @pytest.fixture
@@ -166,6 +166,12 @@ def test_the_token_sets_the_author_wherever_it_is_sent(client, connect, auth_on,
     assert ack["ok"] is True and ack["message"]["author"] == "ana"
     assert other.wait_for("new_message")[0]["author"] == "ana"
     assert other.wait_for("presence")[-1]["users"] == ["ana", "bea"]
+
+
+def test_presence_lists_a_logged_in_connection_under_its_username_not_its_handshake_name(connect):
+    ana = connect(auth={"token": mint("ana"), "name": "pretender"})
+    bea = connect(auth={"name": "bea"})
+    assert presence_when_online(bea, 2)["users"] == ["ana", "bea"]  # "pretender" is nobody's name
 
 
 @pytest.mark.parametrize("kind", ["missing", "garbage", "other key", "tampered", "alg none", "expired",

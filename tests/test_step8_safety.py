@@ -24,6 +24,17 @@ def test_a_burst_over_the_rate_limit_is_refused(connect):
     assert bea.emit("event_message", {"text": "mine"})["ok"] is True
 
 
+def test_the_burst_is_exactly_rate_limit_burst_then_one_every_fifth_of_a_second(connect, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(chat.time, "monotonic", lambda: clock[0])
+    ana = connect(auth={"name": "ana"})
+    acks = [ana.emit("event_message", {"text": f"m{n}"}) for n in range(11)]
+    assert [ack["ok"] for ack in acks] == [True] * 10 + [False]  # RATE_LIMIT_BURST (10), not 11
+    clock[0] += 0.2  # RATE_LIMIT_PER_SECOND (5): one more after 0.2 s, not two
+    assert [ana.emit("event_message", {"text": f"n{n}"})["ok"] for n in range(2)] == [True, False]
+    assert count_messages() == 11
+
+
 def test_the_bucket_refills_over_time(connect, monkeypatch):
     monkeypatch.setitem(chat.app.config, "RATE_LIMIT_BURST", 1)
     clock = [1000.0]
@@ -66,6 +77,10 @@ def test_a_body_over_the_cap_is_413_json(client):
     response = client.post("/auth/register", data="x" * (17 * 1024), content_type="application/json")
     assert response.status_code == 413
     assert "error" in response.get_json()
+    padding = " " * (16 * 1024 - len('{"username": "ana", "password": "correct horse"}'))
+    body = '{"username": "ana", "password": "correct horse"}' + padding  # 16 KB exactly: read
+    assert client.post("/auth/register", data=body, content_type="application/json").status_code == 201
+    assert client.post("/auth/register", data=body + " ", content_type="application/json").status_code == 413
 
 
 @pytest.mark.parametrize("path", ["/", "/messages", "/health", "/no-such-page"])
