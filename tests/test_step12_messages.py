@@ -110,9 +110,11 @@ def test_a_bad_edit_is_a_400_and_changes_nothing(connect, client, body, error):
 
 def test_the_sender_deletes_and_the_room_hears_after_the_commit(connect, client):
     message, ana = send_as(connect, "ana", room="grupo-1")
+    elsewhere = connect(auth={"name": "cid"})  # in general: hears nothing of grupo-1
     response = client.delete(f"/messages/{message['id']}", headers=bearer("ana"))
     assert response.status_code == 204 and response.data == b""
     assert ana.wait_for("message_deleted") == [{"id": message["id"], "room": "grupo-1"}]
+    assert elsewhere.received("message_deleted") == []
     assert client.get(f"/messages/{message['id']}").status_code == 404
     assert count_messages() == 0
     assert client.delete(f"/messages/{message['id']}", headers=bearer("ana")).status_code == 404
