@@ -8,6 +8,7 @@ an app.py (with templates/ and static/); tests/test_tutorial.py sets it to run t
 against checkpoint N (`python tests/checkpoint.py N`).
 """
 import atexit
+import fnmatch
 import itertools
 import json
 import os
@@ -45,6 +46,17 @@ os.environ.update(NO_PER_ADDRESS_LIMITS)
 import app as chat  # noqa: E402  (must come after the environment is set)
 
 WAIT = 5.0  # seconds: the bound on every wait for an event or a server
+
+# Tests whose outcome does not depend on the Python version that runs the server: a browser drives
+# the page, the attack tests measure the machine, the tutorial's tests read text (and rebuild each
+# checkpoint). CI (.ci/run) runs them on the newest Python only, and the rest on every one.
+SAME_ON_EVERY_PYTHON = ("test_step*_page.py", "test_step10_hostile.py", "test_tutorial.py", "test_bench_smoke.py")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if any(fnmatch.fnmatch(item.path.name, pattern) for pattern in SAME_ON_EVERY_PYTHON):
+            item.add_marker("same_on_every_python")
 
 
 @pytest.fixture
