@@ -9,6 +9,7 @@ against checkpoint N (`python tests/checkpoint.py N`).
 """
 import atexit
 import fnmatch
+import importlib.util
 import itertools
 import json
 import os
@@ -57,6 +58,14 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if any(fnmatch.fnmatch(item.path.name, pattern) for pattern in SAME_ON_EVERY_PYTHON):
             item.add_marker("same_on_every_python")
+
+
+def needs_package(name):
+    """Skip a test whose package is not installed (the workshop's light install, tests/
+    requirements-workshop.txt), saying how to get it; in CI (CI set), where nothing skips, fail."""
+    if importlib.util.find_spec(name) is None:
+        why = f"{name} is not installed: pip install -r tests/requirements.txt (the whole suite's packages)"
+        pytest.fail(why) if os.environ.get("CI") else pytest.skip(why)
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ import socketio
 
 try:
     from playwright.sync_api import expect, sync_playwright
-except ImportError:  # the browser fixture explains what to install
-    sync_playwright = None
+except ImportError:  # the workshop's light install: the browser fixture explains what to install
+    expect = sync_playwright = None
 
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -31,11 +31,52 @@ def test_the_first_start_prints_the_ready_line_and_nothing_that_looks_like_an_er
 def test_requirements_have_lower_bounds_and_major_caps():
     from conftest import ROOT
 
-    for name in ("requirements.txt", "requirements-production.txt", "tests/requirements.txt"):
+    for name in ("requirements.txt", "requirements-production.txt", "tests/requirements.txt",
+                 "tests/requirements-workshop.txt"):
         for line in (ROOT / name).read_text().splitlines():
             requirement = line.split("#")[0].strip()
             if requirement and not requirement.startswith("-r "):
                 assert re.search(r">=[\d.]+,\s*<[\d.]+$", requirement), f"{name}: {requirement}"
+
+
+def installed_with(requirements):
+    """The distributions pip installs for these requirement lines (with their extras), found through
+    the metadata of what is installed here: {normalized name}."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    found, todo = set(), [Requirement(line) for line in requirements]
+    while todo:
+        requirement = todo.pop()
+        name = canonicalize_name(requirement.name)
+        if name in found:
+            continue
+        found.add(name)
+        try:
+            needed = requires(name) or []
+        except PackageNotFoundError:
+            continue  # not installed here (a dependency for another system): nothing below it to see
+        for line in needed:
+            dependency = Requirement(line)
+            extras = requirement.extras or {""}
+            if dependency.marker is None or any(dependency.marker.evaluate({"extra": e}) for e in extras):
+                todo.append(dependency)
+    return found
+
+
+def test_the_workshops_test_install_pulls_no_browser_and_no_database_driver():
+    from conftest import ROOT
+
+    lines = [line.split("#")[0].strip() for line in
+             (ROOT / "tests" / "requirements-workshop.txt").read_text().splitlines()]
+    pulled = installed_with([line for line in lines if line])
+    assert {"pytest", "python-socketio", "websocket-client", "requests"} <= pulled
+    heavy = {"playwright", "psycopg", "psycopg-binary", "redis", "schemathesis", "hypothesis", "gunicorn"}
+    assert not pulled & heavy, f"the first test install pulls {sorted(pulled & heavy)}"
+    whole = (ROOT / "tests" / "requirements.txt").read_text()
+    assert "-r requirements-workshop.txt" in whole  # the README's test command still installs it all
 
 
 FLASK_RUN = [sys.executable, "-m", "flask", "--app", "app", "run", "--port", "{port}"]

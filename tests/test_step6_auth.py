@@ -11,7 +11,7 @@ import socketio
 from flask_jwt_extended import create_access_token
 
 import app as chat
-from conftest import WAIT
+from conftest import WAIT, needs_package
 from test_step4_gateway import count_messages, presence_when_online, real_client
 
 
@@ -295,6 +295,7 @@ def test_the_token_lifetime_is_configurable(start_server, minutes):
 @pytest.mark.parametrize("auth_required", ["false", "true"])
 def test_schemathesis_finds_no_5xx_and_no_response_outside_the_spec(start_server, auth_required, tmp_path):
     """Property-based requests generated from the live spec; every answer must match it."""
+    needs_package("schemathesis")
     import subprocess
     import sys
 

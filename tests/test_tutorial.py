@@ -604,6 +604,17 @@ def test_the_readme_links_to_the_tutorial_the_docs_and_the_postman_guide():
             assert (ROOT / path).exists(), path
 
 
+def test_nothing_the_project_ships_cites_a_file_outside_the_repository():
+    """The README, the tutorial, bench/README.md, the pages and app.py stand on their own."""
+    shipped = [ROOT / "README.md", ROOT / "bench" / "README.md", ROOT / "app.py", *EDITIONS.values(),
+               *(ROOT / "templates").glob("*.html"), ROOT / "static" / "README.md",
+               ROOT / "static" / "chat.js", ROOT / "static" / "events.js"]  # ours, not the vendored files
+    for path in shipped:
+        text = path.read_text()
+        for outside in ("PROTOCOL.md", "PITFALLS.md", "STYLE.md", "shared/", "../"):
+            assert outside not in text, f"{path.relative_to(ROOT)} cites {outside}"
+
+
 def test_the_readme_config_table_names_every_variable_app_py_reads():
     source = (ROOT / "app.py").read_text()
     read = set(re.findall(r'(?:os\.environ\.get|secret_key|env_flag)\("([A-Z_]+)"', source))
