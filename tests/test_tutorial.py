@@ -259,11 +259,24 @@ def test_every_snippet_appears_verbatim_in_its_file(block):
     assert find_snippet(block.text, (ROOT / name).read_text()), f"tutorial.md line {block.line}: not in {name}"
 
 
-def test_the_tutorial_has_its_steps_in_order_then_postman():
+APPENDIX = {"en": "Coming from the NestJS tutorial", "es": "Si vienes del tutorial de NestJS"}
+
+
+def test_the_tutorial_has_its_steps_in_order_then_postman_then_the_nestjs_appendix():
     headings = re.findall(r"^## (.*)$", TEXT, re.M)
-    assert [step_number(h) for h in headings] == [*range(1, LAST + 1), None]
+    assert [step_number(h) for h in headings] == [*range(1, LAST + 1), None, None]
     assert STEPS == list(range(1, LAST + 1)) and LAST >= 9
-    assert headings[-1] == "Postman"  # the README links to tutorial.md#postman
+    assert headings[-2:] == ["Postman", APPENDIX["en"]]  # the README links to tutorial.md#postman
+
+
+@pytest.mark.parametrize("lang", EDITIONS)
+def test_the_workshop_steps_teach_flask_not_nestjs(lang):
+    """Steps 1-6 name NestJS only to point at the appendix that maps its pieces to ours."""
+    text = EDITIONS[lang].read_text()
+    workshop = text[:text.index("\n## 7. ")]
+    assert workshop.count("NestJS") <= 5, workshop.count("NestJS")
+    anchor = "#" + re.sub(r"[^\w -]", "", APPENDIX[lang].lower()).replace(" ", "-")
+    assert f"]({anchor})" in workshop and f"\n## {APPENDIX[lang]}\n" in text
 
 
 @pytest.mark.parametrize("step", STEPS)
