@@ -1,10 +1,12 @@
 """Step 8: make it safe. One origin rule for REST and Socket.IO, the browser's safety headers and
 CSP, bounded request and frame sizes, broken websocket handshakes, and the rate limit."""
+import json
 import time
 
 import pytest
 import requests
 import socketio
+import websocket
 
 import app as chat
 from conftest import WAIT
@@ -71,6 +73,34 @@ def test_a_frame_over_the_size_cap_closes_only_that_connection(start_server, asy
     finally:
         big.disconnect()
         ana.disconnect()
+
+
+def event_frame(size):
+    """An event_message frame asking for ack 0, exactly `size` characters long."""
+    head, tail = '420["event_message",{"text":"', '"}]'
+    return head + "x" * (size - len(head) - len(tail)) + tail
+
+
+def test_a_frame_of_exactly_the_cap_is_read_and_one_more_character_closes(start_server, async_mode):
+    server = start_server(ASYNC_MODE=async_mode)
+    url = f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket"
+    ws = websocket.create_connection(url, timeout=WAIT)
+    try:
+        assert ws.recv().startswith("0{")
+        ws.send('40{"name": "ana"}')
+        assert ws.recv().startswith("40")
+        ws.send(event_frame(chat.MAX_SOCKET_PACKET))  # 64 KB: read, and refused as a message
+        reply = ws.recv()
+        while not reply.startswith("430"):  # presence may come first
+            reply = ws.recv()
+        assert json.loads(reply[3:]) == [{"ok": False, "error": "text is longer than 1000 characters"}]
+        ws.send(event_frame(chat.MAX_SOCKET_PACKET + 1))
+        with pytest.raises((websocket.WebSocketConnectionClosedException, ConnectionError)):
+            while True:  # whatever was on its way, then the close
+                if ws.recv() in ("", None):
+                    raise websocket.WebSocketConnectionClosedException("closed")
+    finally:
+        ws.close()
 
 
 def test_a_body_over_the_cap_is_413_json(client):
