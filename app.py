@@ -621,14 +621,20 @@ USERNAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 DUMMY_HASH = generate_password_hash("not anybody's password")
 
 
-def read_credentials():
-    """The username and password of a JSON body, or 400 with what is wrong."""
+def read_json_object(example):
+    """The JSON object a route wants, or 400 with an example: every JSON body is read here (step 10)."""
     try:
-        data = request.get_json(silent=True)
-    except RecursionError:  # [[[[... nested thousands deep: not credentials (step 10)
+        data = request.get_json(silent=True)  # None when the body is not JSON, or not UTF-8
+    except RecursionError:  # [[[[... nested thousands deep
         data = None
     if not isinstance(data, dict):
-        abort(400, 'send a JSON object like {"username": "ana", "password": "at least 8 chars"}')
+        abort(400, f"send a JSON object like {example}")
+    return data
+
+
+def read_credentials():
+    """The username and password of a JSON body, or 400 with what is wrong."""
+    data = read_json_object('{"username": "ana", "password": "at least 8 chars"}')
     username, password = data.get("username"), data.get("password")
     if not isinstance(username, str) or not USERNAME.fullmatch(username):
         abort(400, "username must be 1-32 letters, digits, _, - or .")
@@ -1626,9 +1632,7 @@ def edit_message(message_id):
     message = find_message(message_id)
     if message.sender_id != user.id:
         abort(403, "only the account that sent a message can edit it")
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        abort(400, 'body must be a JSON object like {"text": "hola"}')
+    data = read_json_object('{"text": "hola"}')  # step 10
     try:
         message.text = clean_text(data.get("text"), "text", app.config["MAX_MESSAGE_LENGTH"])
     except Refused as error:

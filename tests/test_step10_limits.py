@@ -2,6 +2,7 @@
 hashing off the hub, logout and revoked tokens (REST, sockets, every process), name rules, presence of
 at most 100 names, a full disk, malformed JSON, and logs with no token in them."""
 import contextlib
+import logging
 import os
 import re
 import socket
@@ -111,9 +112,13 @@ def test_logins_are_counted_together_by_every_process(start_server, redis_url):
 
 # --- Malformed credentials ----------------------------------------------------------------------
 
-def test_json_nested_thousands_deep_is_a_400(client):
-    answer = client.post("/auth/login", data="[" * 8000, content_type="application/json")
-    assert answer.status_code == 400 and "JSON object" in answer.get_json()["error"]
+@pytest.mark.parametrize("route", ["/auth/login", "/auth/register"])
+@pytest.mark.parametrize("body", ["[" * 8000, b"\xff\xfe{", '{"username": "ana"'], ids=["deep", "not-utf-8", "cut"])
+def test_a_body_that_is_not_a_json_object_is_a_400_and_no_error_is_logged(client, caplog, route, body):
+    answer = client.post(route, data=body, content_type="application/json")
+    assert answer.status_code == 400
+    assert answer.get_json() == {"error": 'send a JSON object like {"username": "ana", "password": "at least 8 chars"}'}
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 def test_half_a_character_in_a_password_is_a_400(client):

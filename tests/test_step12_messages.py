@@ -1,6 +1,8 @@
 """Step 12: messages by id. Read, edit (its account only), delete (its account or a moderator),
 message_updated and message_deleted to its room after the commit, room counts kept, the limits, and
 real servers (both async modes, two processes sharing Redis)."""
+import logging
+
 import pytest
 import requests
 import socketio
@@ -99,12 +101,25 @@ def test_an_anonymous_message_belongs_to_nobody(connect, client, moderators):
     ({"text": 7}, "text must be a string"),
     ({}, "text is required"),
     ({"text": "x" * 1001}, "text is longer than 1000 characters"),
-    (["text"], 'body must be a JSON object like {"text": "hola"}'),
+    (["text"], 'send a JSON object like {"text": "hola"}'),
 ])
 def test_a_bad_edit_is_a_400_and_changes_nothing(connect, client, body, error):
     message, _ = send_as(connect, "ana")
     response = client.patch(f"/messages/{message['id']}", json=body, headers=bearer("ana"))
     assert (response.status_code, response.get_json()) == (400, {"error": error})
+    assert client.get(f"/messages/{message['id']}").get_json() == message
+
+
+NOT_A_JSON_OBJECT = ["[" * 5000, b"\xff\xfe{", '{"text": "hola"', "7", ""]  # deep, not UTF-8, cut, a number
+
+
+@pytest.mark.parametrize("body", NOT_A_JSON_OBJECT, ids=["deep", "not-utf-8", "cut", "number", "empty"])
+def test_an_edit_body_that_is_not_a_json_object_is_a_400_and_no_error_is_logged(connect, client, caplog, body):
+    message, _ = send_as(connect, "ana")
+    response = client.patch(f"/messages/{message['id']}", data=body, content_type="application/json",
+                            headers=bearer("ana"))
+    assert (response.status_code, response.get_json()) == (400, {"error": 'send a JSON object like {"text": "hola"}'})
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert client.get(f"/messages/{message['id']}").get_json() == message
 
 
