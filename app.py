@@ -432,7 +432,8 @@ class Message(db.Model):
     sender_id = db.Column(db.Integer)  # the account that sent it, if logged in (step 12)
     edited_at = db.Column(db.DateTime)  # None until it is edited (step 12)
     # History is read one room at a time, by id: with this index that is a range scan (step 11).
-    __table_args__ = (db.Index("message_room_id", "room", "id"),)
+    # AUTOINCREMENT: a deleted message's id is never given to another one (step 12).
+    __table_args__ = (db.Index("message_room_id", "room", "id"), {"sqlite_autoincrement": True})
 
     def to_dict(self):
         return {"id": self.id, "room": self.room, "author": self.author, "text": self.text,
@@ -609,6 +610,7 @@ class User(db.Model):
     username = db.Column(db.String(MAX_AUTHOR_LENGTH), unique=True, nullable=False)
     password_hash = db.Column(db.String(256), nullable=False)  # never the password itself
     created_at = db.Column(db.DateTime, nullable=False, default=utc_now)
+    __table_args__ = {"sqlite_autoincrement": True}  # a removed account's id is never given again
 
 
 with app.app_context():
@@ -1544,9 +1546,50 @@ document_event("send", event_doc(
 
 
 # --- Step 12: edit and delete messages ----------------------------------------------------------
+from sqlalchemy.schema import CreateTable
+
 # Usernames allowed to delete any message, compared regardless of case like usernames themselves.
 app.config.update(MODERATORS={name.strip().lower() for name in os.environ.get("MODERATORS", "").split(",")
                               if name.strip()})
+
+
+def never_reuse_ids():
+    """Rebuild, once, a message or user table that an earlier step made without AUTOINCREMENT: every
+    row keeps its id, and no id is given twice from then on (SQLite; PostgreSQL never gives one twice)."""
+    if db.engine.url.get_backend_name() != "sqlite":
+        return
+    pooled = db.engine.raw_connection()
+    raw = pooled.driver_connection  # sqlite3's own connection, to run one script of SQL
+    try:
+        for model in (Message, User):
+            name = model.__tablename__
+            (table,) = raw.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                   (name,)).fetchone()
+            if "AUTOINCREMENT" in table.upper():
+                continue  # made by this step, or rebuilt already
+            indexes = [sql for (sql,) in raw.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+                (name,))]
+            columns = ", ".join(f'"{column.name}"' for column in model.__table__.columns)
+            raw.executescript("\n".join([  # one transaction: if anything fails, nothing changes
+                "BEGIN;",
+                f'ALTER TABLE "{name}" RENAME TO "{name}_old";',
+                f"{CreateTable(model.__table__).compile(db.engine)};",
+                f'INSERT INTO "{name}" ({columns}) SELECT {columns} FROM "{name}_old";',
+                f'DROP TABLE "{name}_old";',  # with its indexes, made again on the new table:
+                *[f"{sql};" for sql in indexes],
+                "COMMIT;"]))
+            log.info("rebuilt table %s: its ids are never given twice from now on", name)
+    except sqlite3.Error as error:  # a read-only database, say: it still serves
+        if raw.in_transaction:
+            raw.execute("ROLLBACK")
+        log.warning("ids may be given twice: could not rebuild the tables (%s)", error)
+    finally:
+        pooled.close()  # back to the pool
+
+
+with app.app_context():
+    never_reuse_ids()
 
 
 def account_of(connection):

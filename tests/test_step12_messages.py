@@ -2,13 +2,16 @@
 message_updated and message_deleted to its room after the commit, room counts kept, the limits, and
 real servers (both async modes, two processes sharing Redis)."""
 import logging
+import shutil
+import sqlite3
+import subprocess
 
 import pytest
 import requests
 import socketio
 
 import app as chat
-from conftest import WAIT, disconnect_all
+from conftest import ROOT, WAIT, disconnect_all
 from test_step4_gateway import count_messages
 from test_step6_auth import auth_on, mint  # noqa: F401 (auth_on: a fixture)
 from test_step9_processes import (Listener, fresh_postgres, postgres, redis_url,  # noqa: F401
@@ -186,6 +189,88 @@ def test_a_change_that_fails_to_commit_is_a_503_and_the_room_hears_nothing(conne
     monkeypatch.undo()
     assert ana.received(f"message_{verb}") == [], f"message_{verb} went out for a change never committed"
     assert client.get(f"/messages/{message['id']}").get_json() == message  # unchanged
+
+
+def test_a_deleted_messages_id_is_never_given_again(connect, client):
+    first, ana = send_as(connect, "ana", text="uno")
+    newest = ana.emit("event_message", {"text": "dos"})["message"]
+    assert client.delete(f"/messages/{newest['id']}", headers=bearer("ana")).status_code == 204
+    after = ana.emit("event_message", {"text": "tres"})["message"]
+    assert after["id"] > newest["id"], f"the deleted message's id {newest['id']} was given to the next one"
+    caught_up = client.get(f"/messages?after={newest['id']}").get_json()  # a client that saw "dos"
+    assert [m["text"] for m in caught_up] == ["tres"]
+    stale = client.delete(f"/messages/{newest['id']}", headers=bearer("ana"))  # a second tab's DELETE
+    assert stale.status_code == 404 and client.get(f"/messages/{after['id']}").status_code == 200
+
+
+def test_a_removed_accounts_id_is_never_given_again(client):
+    for name in ("ana", "bea"):
+        client.post("/auth/register", json={"username": name, "password": "correct horse"})
+    with chat.app.app_context():
+        bea = chat.db.session.scalar(chat.db.select(chat.User).where(chat.User.username == "bea"))
+        bea_id = bea.id
+        chat.db.session.delete(bea)
+        chat.db.session.commit()
+    assert client.post("/auth/register", json={"username": "cid", "password": "correct horse"}).status_code == 201
+    with chat.app.app_context():
+        cid_id = chat.db.session.scalar(chat.db.select(chat.User.id).where(chat.User.username == "cid"))
+    assert cid_id > bea_id
+
+
+# The last release before ids were never given twice: its chat.db files have tables without AUTOINCREMENT.
+RELEASE_THAT_REUSED_IDS = "f1b23de"
+
+
+def test_a_database_whose_ids_were_reused_is_rebuilt_keeping_every_id(tmp_path, start_server):
+    """A chat.db made by the release that reused ids: this app.py rebuilds its tables once, in place;
+    every message and account keeps its id, its indexes, and no id is given twice from then on."""
+    old = tmp_path / "previous"
+    old.mkdir()
+    source = subprocess.run(["git", "show", f"{RELEASE_THAT_REUSED_IDS}:app.py"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=30)
+    assert source.returncode == 0, f"git history is needed (a full clone): {source.stderr}"
+    (old / "app.py").write_text(source.stdout)
+    for name in ("templates", "static"):
+        shutil.copytree(ROOT / name, old / name)
+    server = start_server(ASYNC_MODE="threading", cwd=old)
+    credentials = {"username": "ana", "password": "correct horse"}
+    for name in ("ana", "bea"):
+        requests.post(server.url + "/auth/register", json={**credentials, "username": name},
+                      timeout=WAIT).raise_for_status()
+    token = requests.post(server.url + "/auth/login", json=credentials, timeout=WAIT).json()["access_token"]
+    client = socketio.Client()
+    client.connect(server.url, auth={"token": token}, wait_timeout=WAIT)
+    try:
+        before = [client.call("event_message", {"text": t}, timeout=WAIT)["message"] for t in ("uno", "dos")]
+    finally:
+        client.disconnect()
+    server.stop()
+    with sqlite3.connect(tmp_path / "chat.db") as raw:
+        assert "AUTOINCREMENT" not in raw.execute("SELECT sql FROM sqlite_master WHERE name = 'message'").fetchone()[0]
+
+    server = start_server(ASYNC_MODE="threading")  # this release, the same database
+    assert requests.get(server.url + "/messages", timeout=WAIT).json() == before
+    with sqlite3.connect(tmp_path / "chat.db") as raw:
+        for table in ("message", "user"):
+            sql = raw.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()[0]
+            assert "AUTOINCREMENT" in sql, table
+        indexes = {row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        users = raw.execute('SELECT id, username FROM "user" ORDER BY id').fetchall()
+    assert {"message_room_id", "user_username_lower"} <= indexes
+    assert users == [(1, "ana"), (2, "bea")]
+    headers = {"Authorization": f"Bearer {token}"}  # ana's token, from before the rebuild
+    assert requests.delete(f"{server.url}/messages/{before[-1]['id']}", headers=headers, timeout=WAIT).status_code == 204
+    client = socketio.Client()
+    client.connect(server.url, auth={"token": token}, wait_timeout=WAIT)
+    try:
+        after = client.call("event_message", {"text": "tres"}, timeout=WAIT)["message"]
+    finally:
+        client.disconnect()
+    assert after["id"] > before[-1]["id"]
+    assert "rebuilt table message" in server.log() and "Traceback" not in server.log()
+    server.stop()
+    again = start_server(ASYNC_MODE="threading")  # a second start finds nothing to rebuild
+    assert "rebuilt table" not in again.log()
 
 
 def test_changes_are_limited_to_30_a_minute_per_address(connect, client):
