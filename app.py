@@ -227,6 +227,7 @@ class Connection:
     allowance_at: float = 0  # when the allowance was last topped up: never, so it starts full
     address: str | None = None  # the client's address (step 10)
     token: str | None = None    # its JWT, checked again every 15 s (step 10)
+    token_checked_at: float = 0  # and before a message, at most once a second (step 10)
     refused: int = 0            # events refused since refused_since
     refused_since: float = 0
     room: str = "general"       # the one room it is in (step 11)
@@ -318,6 +319,7 @@ def check_message(data, connection):
         raise Refused('payload must be a JSON object like {"text": "hola", "author": "ana"}')
     text = clean_text(data.get("text"), "text", app.config["MAX_MESSAGE_LENGTH"])
     if connection.username:
+        token_still_valid(connection)  # step 10
         return connection.username, text  # a logged-in user cannot speak for someone else
     author = data.get("author")
     if author is None:
@@ -700,7 +702,9 @@ def login():
     db.session.rollback()  # hand the database connection back while the hash waits its turn
     if not off_the_hub(check_password_hash, hash_to_check, password) or user is None:
         abort(401, "wrong username or password")
-    return {"access_token": create_access_token(identity=username), "username": username}
+    # The token names the account's id too: an account made again under this name is another one.
+    token = create_access_token(identity=username, additional_claims={"uid": user.id})
+    return {"access_token": token, "username": username}
 
 
 @app.get("/auth/me")
@@ -1320,10 +1324,10 @@ with app.app_context():
 
 
 def token_revoked(payload):
-    """Was this token logged out, or its account deleted? (REST and sockets ask.)"""
+    """Was this token logged out, or its account deleted (or made again)? (REST and sockets ask.)"""
     logged_out = db.session.get(RevokedToken, payload["jti"]) is not None
     account = db.session.scalar(db.select(User.id).where(User.username == payload["sub"]))
-    return logged_out or account is None
+    return logged_out or account is None or account != payload.get("uid")  # login's "uid"
 
 
 @jwt.token_in_blocklist_loader
@@ -1342,7 +1346,8 @@ def logout():
     ---
     tags: [auth]
     summary: Revoke the access token
-    description: Sockets connected with it are disconnected within 15 seconds, on every process.
+    description: "Its sockets on this process are disconnected at once; on other processes nothing more
+      is saved from it within 1 second, and its sockets are disconnected within 15."
     security: [{Bearer: []}]
     responses:
       204: {description: Logged out}
@@ -1357,6 +1362,9 @@ def logout():
         db.session.commit()
     except IntegrityError:  # logged out twice at the same moment: it is revoked either way
         db.session.rollback()
+    for sid, connection in list(connections.items()):  # its sockets on this process go at once
+        if connection.token == bearer_token():
+            socketio.server.disconnect(sid)
     return "", 204
 
 
@@ -1381,6 +1389,16 @@ def check_tokens_again():
                 if connection.token and read_token(connection.token)[0] is None:
                     log.info("disconnect %s: its token expired or was revoked", sid)
                     socketio.server.disconnect(sid)
+
+
+def token_still_valid(connection):
+    """Check a logged-in connection's token again before its message is saved, at most once a
+    second: logged out on another process, it saves nothing more within 1 s."""
+    now = time.monotonic()
+    if now - connection.token_checked_at >= 1:
+        connection.token_checked_at = now
+        if read_token(connection.token)[0] is None:
+            raise Refused("invalid token: logged out or account deleted, log in again")
 
 
 # Letters that draw nothing: the Hangul fillers and the blank Braille pattern.

@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import pathlib
+import random
 import shutil
 import socket
 import subprocess
@@ -139,8 +140,31 @@ def connect(app):
             test_client.disconnect()
 
 
+def ephemeral_ports_start():
+    """Where the ports the system hands to outgoing connections begin (Linux; 32768 elsewhere)."""
+    try:
+        return int(pathlib.Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+PORT_CHOICE = random.Random()  # its own: hypothesis reseeds the global one
+
+
 def free_port():
-    with socket.socket() as s:
+    """A free port below the range of outgoing connections' ports: between this check and the
+    server's bind, a port from that range could become some client's own (seen: a flaky 'Address
+    already in use' while attack tests opened thousands of connections)."""
+    top = ephemeral_ports_start()
+    for _ in range(200):
+        port = PORT_CHOICE.randrange(max(1024, top - 12_000), top)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken: try another
+            return port
+    with socket.socket() as s:  # every try taken (unlikely): any port the system gives
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 

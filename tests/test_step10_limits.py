@@ -156,6 +156,36 @@ def test_a_logged_out_token_stays_refused_until_it_would_have_expired(client, au
     assert len(kept) == 2 and "old" not in kept  # ana's and bea's; the expired one is gone
 
 
+def test_logout_disconnects_that_tokens_sockets_on_this_process_at_once(client, connect, auth_on):
+    token = register_and_login(client)
+    other = client.post("/auth/login", json=CREDENTIALS).get_json()["access_token"]  # ana's second tab
+    sockets = [connect(auth={"token": token}), connect(headers={"Authorization": f"Bearer {token}"}),
+               connect(auth={"token": other})]
+    assert client.post("/auth/logout", headers={"Authorization": f"Bearer {token}"}).status_code == 204
+    assert [s.test_client.is_connected() for s in sockets] == [False, False, True]
+    assert count_messages() == 0
+
+
+def test_a_token_logged_out_elsewhere_saves_nothing_after_a_second(client, connect, auth_on, monkeypatch):
+    """Another process's logout reaches this one through the database: a logged-in connection's
+    token is checked again before its message is saved, at most once a second."""
+    clock = [1000.0]
+    monkeypatch.setattr(chat.time, "monotonic", lambda: clock[0])
+    token = register_and_login(client)
+    ana = connect(auth={"token": token})
+    assert ana.emit("event_message", {"text": "uno"})["ok"] is True  # checked now
+    with chat.app.app_context():  # what POST /auth/logout on another process writes
+        claims = chat.decode_token(token)
+        chat.db.session.add(chat.RevokedToken(jti=claims["jti"], expires_at=chat.utc_now() + timedelta(hours=1)))
+        chat.db.session.commit()
+    clock[0] += 0.5
+    assert ana.emit("event_message", {"text": "dos"})["ok"] is True  # within the second: not checked yet
+    clock[0] += 0.5
+    assert ana.emit("event_message", {"text": "tres"}) == {
+        "ok": False, "error": "invalid token: logged out or account deleted, log in again"}
+    assert count_messages() == 2
+
+
 def test_logout_needs_a_token(client):
     assert client.post("/auth/logout").status_code == 401
 
@@ -248,6 +278,10 @@ def test_open_sockets_are_dropped_after_logout_or_deletion_on_every_process(two_
     with psycopg.connect(fresh_postgres["url"].replace("+psycopg", "")) as connection:
         connection.execute("DELETE FROM \"user\" WHERE username = 'bea'")  # the operator deletes bea
     try:
+        # On b at once; on a, ana's token is checked again before her next message is saved.
+        assert sockets["ana"][1][1].wait(WAIT), "ana's socket on the process that logged her out is still open"
+        ack = sockets["ana"][0][0].call("event_message", {"text": "after logout"}, timeout=WAIT)
+        assert ack == {"ok": False, "error": "invalid token: logged out or account deleted, log in again"}
         for name in ("ana", "bea"):
             for _, dropped in sockets[name]:
                 assert dropped.wait(SWEEP + WAIT), f"{name}'s socket is still open"

@@ -13,7 +13,8 @@ import socketio
 import app as chat
 from conftest import ROOT, WAIT, disconnect_all
 from test_step4_gateway import count_messages
-from test_step6_auth import auth_on, mint  # noqa: F401 (auth_on: a fixture)
+from test_step6_auth import auth_on, mint, register_and_login  # noqa: F401 (auth_on: a fixture)
+from test_step10_limits import CREDENTIALS, delete_account
 from test_step9_processes import (Listener, fresh_postgres, postgres, redis_url,  # noqa: F401
                                   two_processes, wait_until)
 
@@ -217,13 +218,26 @@ def test_a_removed_accounts_id_is_never_given_again(client):
     assert cid_id > bea_id
 
 
+def test_an_account_made_again_under_the_same_name_does_not_inherit_old_tokens(client, auth_on):
+    """A token names its account's id (step 10), and no id is given twice (this step)."""
+    old_token = register_and_login(client)
+    delete_account("ana")  # the newest account: its id would be the next one's
+    assert client.post("/auth/register", json=CREDENTIALS).status_code == 201  # another ana
+    header = {"Authorization": f"Bearer {old_token}"}
+    assert client.get("/auth/me", headers=header).status_code == 401
+    assert not chat.socketio.test_client(chat.app, auth={"token": old_token}).is_connected()
+    new_token = client.post("/auth/login", json=CREDENTIALS).get_json()["access_token"]
+    assert client.get("/auth/me", headers={"Authorization": f"Bearer {new_token}"}).status_code == 200
+
+
 # The last release before ids were never given twice: its chat.db files have tables without AUTOINCREMENT.
 RELEASE_THAT_REUSED_IDS = "f1b23de"
 
 
 def test_a_database_whose_ids_were_reused_is_rebuilt_keeping_every_id(tmp_path, start_server):
     """A chat.db made by the release that reused ids: this app.py rebuilds its tables once, in place;
-    every message and account keeps its id, its indexes, and no id is given twice from then on."""
+    every message and account keeps its id, its indexes, and no id is given twice from then on. (Its
+    tokens named no account id: they are refused, and their users log in again.)"""
     old = tmp_path / "previous"
     old.mkdir()
     source = subprocess.run(["git", "show", f"{RELEASE_THAT_REUSED_IDS}:app.py"], cwd=ROOT,
@@ -258,7 +272,10 @@ def test_a_database_whose_ids_were_reused_is_rebuilt_keeping_every_id(tmp_path, 
         users = raw.execute('SELECT id, username FROM "user" ORDER BY id').fetchall()
     assert {"message_room_id", "user_username_lower"} <= indexes
     assert users == [(1, "ana"), (2, "bea")]
-    headers = {"Authorization": f"Bearer {token}"}  # ana's token, from before the rebuild
+    old_token = {"Authorization": f"Bearer {token}"}  # from before tokens named their account's id
+    assert requests.get(server.url + "/auth/me", headers=old_token, timeout=WAIT).status_code == 401
+    token = requests.post(server.url + "/auth/login", json=credentials, timeout=WAIT).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}  # ana logs in again: the same account, id 1
     assert requests.delete(f"{server.url}/messages/{before[-1]['id']}", headers=headers, timeout=WAIT).status_code == 204
     client = socketio.Client()
     client.connect(server.url, auth={"token": token}, wait_timeout=WAIT)

@@ -28,12 +28,15 @@ def register_and_login(client, username="ana", password="correct horse"):
 
 
 def mint(identity="ana", **kwargs):
-    """A token for `identity`, whose account exists (step 10 refuses tokens of deleted accounts)."""
+    """A token for `identity`, whose account exists (step 10 refuses tokens of deleted accounts),
+    naming the account's id as login does (step 10)."""
     with chat.app.app_context():
-        if not chat.db.session.scalar(chat.db.select(chat.User).where(chat.User.username == identity)):
-            chat.db.session.add(chat.User(username=identity, password_hash="not a real hash"))
+        user = chat.db.session.scalar(chat.db.select(chat.User).where(chat.User.username == identity))
+        if not user:
+            user = chat.User(username=identity, password_hash="not a real hash")
+            chat.db.session.add(user)
             chat.db.session.commit()
-        return create_access_token(identity=identity, **kwargs)
+        return create_access_token(identity=identity, additional_claims={"uid": user.id}, **kwargs)
 
 
 def b64(data):
