@@ -11,7 +11,7 @@ import requests
 import socketio
 
 import app as chat
-from conftest import ROOT, WAIT, disconnect_all
+from conftest import ROOT, WAIT, disconnect_all, no_garbage_collection
 from test_step4_gateway import count_messages
 from test_step6_auth import auth_on, mint, register_and_login  # noqa: F401 (auth_on: a fixture)
 from test_step10_limits import CREDENTIALS, delete_account
@@ -120,8 +120,9 @@ NOT_A_JSON_OBJECT = ["[" * 5000, b"\xff\xfe{", '{"text": "hola"', "7", ""]  # de
 @pytest.mark.parametrize("body", NOT_A_JSON_OBJECT, ids=["deep", "not-utf-8", "cut", "number", "empty"])
 def test_an_edit_body_that_is_not_a_json_object_is_a_400_and_no_error_is_logged(connect, client, caplog, body):
     message, _ = send_as(connect, "ana")
-    response = client.patch(f"/messages/{message['id']}", data=body, content_type="application/json",
-                            headers=bearer("ana"))
+    with no_garbage_collection():
+        response = client.patch(f"/messages/{message['id']}", data=body, content_type="application/json",
+                                headers=bearer("ana"))
     assert (response.status_code, response.get_json()) == (400, {"error": 'send a JSON object like {"text": "hola"}'})
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert client.get(f"/messages/{message['id']}").get_json() == message

@@ -105,7 +105,7 @@ def test_the_events_document_is_asyncapi_3_about_this_server(client):
 
 def test_the_official_parser_finds_nothing_wrong_with_the_events_document(client):
     needs(shutil.which("node") and (PARSER / "node_modules" / "@asyncapi" / "parser").exists(),
-          "node and @asyncapi/parser (npm ci --prefix tests/asyncapi)")
+          "AsyncAPI's parser", "install Node.js and npm, then npm ci --prefix tests/asyncapi")
     document = client.get("/asyncapi.json").get_data(as_text=True)
     checked = subprocess.run(["node", str(PARSER / "validate.js")], input=document, capture_output=True,
                              text=True, timeout=60)

@@ -24,11 +24,11 @@ import socketio
 from conftest import APP_DIR, ROOT, WAIT, disconnect_all, free_port, in_general, NO_PER_ADDRESS_LIMITS
 
 
-def needs(found, what):
+def needs(found, what, how="apt-get install -y redis-server postgresql nginx && "
+                             "pip install -r requirements-production.txt"):
     """Skip with how to install `what` when it is missing; in CI (CI=1) fail instead."""
     if not found:
-        message = f"{what} is not installed: apt-get install -y redis-server postgresql nginx && " \
-                  "pip install -r requirements-production.txt"
+        message = f"{what} is not installed: {how}"
         pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
 
 
