@@ -14,6 +14,8 @@ import json
 import os
 import resource
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -159,11 +161,35 @@ def test_a_socket_flood_is_thrown_out_and_nobody_notices(start_server, async_mod
     report(failures, figures)
 
 
+def busy_machine(attack):
+    """attack(), while another process keeps one core busy until the attack ends: a shared machine."""
+    def attack_on_a_busy_machine():
+        burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+        def stop_burning():
+            burner.kill()
+            burner.wait(10)
+        try:
+            finish, seconds = attack()
+        except BaseException:
+            stop_burning()
+            raise
+
+        def finish_then_stop_burning():
+            try:
+                return finish()
+            finally:
+                stop_burning()
+        return finish_then_stop_burning, seconds
+    return attack_on_a_busy_machine
+
+
 def test_abandoned_polling_handshakes(start_server, async_mode):
-    """Engine.IO long-polling handshakes opened as fast as possible and never used: each holds a
-    session until the server drops it."""
+    """Engine.IO long-polling handshakes opened as fast as possible, on 4 keep-alive connections, and
+    never used: each holds a session until the server drops it. On a busy machine, eventlet served
+    each connection's next request, already there, before anyone else: probe p95 111-468 ms."""
     server = start_server(ASYNC_MODE=async_mode, **LIMITS)
-    figures, failures = attack_and_measure(server, flood("polling", server.port))
+    figures, failures = attack_and_measure(server, busy_machine(flood("polling", server.port)))
     # A 4 s flood is too short to show the growth issue 14 measured over 60 s (82 -> 1,762 MB):
     # sessions live ~45 s, so what counts is how many the attacker was given.
     if figures["attack"]["accepted"] > ABANDONED_SESSIONS_MAX:
