@@ -9,8 +9,8 @@ against checkpoint N (`python tests/checkpoint.py N`).
 """
 import atexit
 import contextlib
-import gc
 import fnmatch
+import gc
 import importlib.util
 import itertools
 import json
