@@ -1374,8 +1374,9 @@ def logout():
         db.session.commit()
     except IntegrityError:  # logged out twice at the same moment: it is revoked either way
         db.session.rollback()
+    logged_out = bearer_token()
     for sid, connection in list(connections.items()):  # its sockets on this process go at once
-        if connection.token == bearer_token():
+        if connection.token == logged_out:
             socketio.server.disconnect(sid)
     return "", 204
 
