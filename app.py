@@ -1,11 +1,13 @@
 """Chat Live: a live chat server in one Flask module.
 
-Run it with `python app.py`, then open http://127.0.0.1:5000/ (the chat) and /docs/ (the API docs).
+Run it with `python app.py`, then open the address it prints.
 Nothing needs setting up; environment variables change the defaults (README.md lists them all).
 """
 
-# --- Step 1: install and start ------------------------------------------------------------------
+# --- Step 1: install and start ---
+import logging
 import os
+
 
 # `python app.py` serves with eventlet; anything else that loads this file (`flask run`, gunicorn,
 # the tests) gets threading, because only a script can patch the standard library early enough.
@@ -17,9 +19,8 @@ if __name__ == "__main__" and ASYNC_MODE == "eventlet":
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     import eventlet
 
-    eventlet.monkey_patch()  # before anything else imports the standard library's sockets
+    eventlet.monkey_patch()  # before Flask and the rest import the standard library's sockets
 
-import logging
 
 from flask import Flask
 
@@ -30,7 +31,7 @@ app = Flask(__name__)
 
 @app.get("/")
 def index():
-    """The chat page (templates/index.html), where only our own scripts may run (step 8).
+    """The chat page (templates/index.html), where only our own scripts may run (step 9).
     ---
     tags: [page]
     summary: The browser chat page
@@ -44,7 +45,7 @@ def index():
 
 
 def main():
-    """Serve on HOST:PORT until Ctrl+C, tuned for a whole class (step 7), guarded (step 10)."""
+    """Serve on HOST:PORT until Ctrl+C, tuned for a whole class (step 8), guarded (step 11)."""
     host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "5000"))
     raise_open_file_limit(20_000)  # room for eventlet's 10,000 connections and everything else
     # What is loaded now lives as long as the server: spare the garbage collector from scanning it
@@ -53,7 +54,8 @@ def main():
     if ASYNC_MODE == "eventlet":
         log.info("serving with eventlet, which is in maintenance mode; ASYNC_MODE=threading is the "
                  "alternative")
-    print(f"Chat Live: chat page http://{host}:{port}/  API docs http://{host}:{port}/docs/", flush=True)
+    shown = address_to_share(host)
+    print(f"Chat Live: chat page http://{shown}:{port}/  API docs http://{shown}:{port}/docs/", flush=True)
     if ASYNC_MODE == "eventlet":
         import eventlet.wsgi
 
@@ -73,7 +75,7 @@ def main():
         app.run(host, port, request_handler=GuardedRequestHandler)
 
 
-# --- Step 2: structure: one module, and errors as JSON ------------------------------------------
+# --- Step 2: structure: one module, and errors as JSON ---
 from flask import request
 from werkzeug.exceptions import HTTPException
 
@@ -94,103 +96,32 @@ def unexpected_error(error):
     return {"error": "internal server error"}, 500
 
 
-# --- Step 3: documentation with Flasgger at /docs/ ----------------------------------------------
+# --- Step 3: documentation with Flasgger at /docs/ ---
 from flasgger import Swagger
 
 swagger = Swagger(app, config={
     **Swagger.DEFAULT_CONFIG,
     "specs": [{"endpoint": "apispec", "route": "/apispec.json"}],
     "specs_route": "/docs/",
-    "auth": {},  # the page writes this into its JavaScript: without it, `None` (a ReferenceError)
+    "auth": {},  # without it the page's JavaScript gets `None`, and breaks
 }, template={
     "swagger": "2.0",
-    "info": {"title": "Chat Live", "version": "1.0", "description": (
-        "A live chat over REST and Socket.IO: its events are at [/docs/events](/docs/events).")},
+    "info": {"title": "Chat Live", "version": "1.0", "description": "A live chat over REST and Socket.IO."},
     "definitions": {
         "Error": {"type": "object", "required": ["error"],
                   "properties": {"error": {"type": "string",
                                            "example": "limit must be a whole number from 1 to 200"}}},
     },
-    # The "Authorize" button (step 6): paste "Bearer <token>" from POST /auth/login.
-    "securityDefinitions": {"Bearer": {"type": "apiKey", "name": "Authorization", "in": "header"}},
 })
 
 
-# The Socket.IO events (steps 4-13), which Swagger cannot describe, in AsyncAPI 3: the document
-# describes this server, so "receive" is client -> server and "send" is server -> clients.
-from flask import render_template
-
-ASYNCAPI = {
-    "asyncapi": "3.0.0",
-    "info": {"title": "Chat Live events", "version": "1.0", "description": (
-        "The Socket.IO side of Chat Live (protocol v5: the JS client 4.x, Postman's Socket.IO client), "
-        "on the same port as its REST API ([/docs/](/docs/)). *receive*: a client emits it; *send*: "
-        "the server does.")},
-    "defaultContentType": "application/json",
-    "servers": {"chat-live": {"host": "127.0.0.1:5000", "protocol": "ws", "pathname": "/socket.io/"}},
-    "channels": {"chat": {"address": "/", "title": "The default namespace", "messages": {}}},
-    "operations": {},
-    "components": {"schemas": {}},
-}
-
-
-def event_doc(name, summary, payload, example=None):
-    """One Socket.IO event (or an acknowledgement) as an AsyncAPI message."""
-    message = {"name": name, "title": name, "summary": summary, "payload": payload}
-    if example is not None:
-        message["examples"] = [{"payload": example}]
-    return message
-
-
-def document_event(action, message, reply=None):
-    """Add to ASYNCAPI that the server "receive"s or "send"s the event `message`; `reply`: the
-    acknowledgement a client may ask for (sent back on the same connection)."""
-    key = f"{action}_{message['name']}"
-    channel = ASYNCAPI["channels"]["chat"]
-    channel["messages"][key] = message
-    operation = {"action": action, "channel": {"$ref": "#/channels/chat"}, "title": message["name"],
-                 "summary": message["summary"], "messages": [{"$ref": f"#/channels/chat/messages/{key}"}]}
-    if reply:
-        channel["messages"][f"{key}_reply"] = reply
-        operation["reply"] = {"channel": {"$ref": "#/channels/chat"},
-                              "messages": [{"$ref": f"#/channels/chat/messages/{key}_reply"}]}
-    ASYNCAPI["operations"][key] = operation
-
-
-@app.get("/asyncapi.json")
-def asyncapi():
-    """The AsyncAPI document, naming the address this request came to as the server.
-    ---
-    tags: [docs]
-    summary: The Socket.IO events, as an AsyncAPI 3 document (shown at /docs/events)
-    produces: [application/json]
-    responses: {200: {description: An AsyncAPI 3.0 document, schema: {type: object}}}
-    """
-    server = {**ASYNCAPI["servers"]["chat-live"], "host": request.host}
-    return {**ASYNCAPI, "servers": {"chat-live": server}}
-
-
-@app.get("/docs/events")
-def events_page():
-    """The events, rendered by AsyncAPI's React component (templates/events.html).
-    ---
-    tags: [docs]
-    summary: The Socket.IO events, rendered
-    produces: [text/html]
-    responses: {200: {description: An HTML page that shows /asyncapi.json}}
-    """
-    # Only files of this server may load; the renderer checks schemas with code it compiles (eval).
-    return render_template("events.html"), {
-        "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-eval'; img-src 'self' data:; "
-                                   "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"}
-
-
-# --- Step 4: the Socket.IO gateway --------------------------------------------------------------
+# --- Step 4: the Socket.IO gateway ---
 import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from flask import render_template
 from flask_socketio import ConnectionRefusedError, SocketIO, emit
 
 
@@ -205,8 +136,8 @@ def origin_allowed(origin, environ):
 
 MAX_SOCKET_PACKET = 64 * 1024  # bytes; a bigger Socket.IO frame closes that connection
 # The same origin rule as REST; frames over 64 KB close the connection; with MESSAGE_QUEUE set,
-# every process hears the broadcasts of the others (step 9). async_handlers=False: the events of a
-# client run one after another, so a flood waits in its own socket, not in our memory (step 10).
+# every process hears the broadcasts of the others (step 10). async_handlers=False: the events of a
+# client run one after another, so a flood waits in its own socket, not in our memory (step 11).
 socketio = SocketIO(app, async_mode=ASYNC_MODE, cors_allowed_origins=origin_allowed,
                     max_http_buffer_size=MAX_SOCKET_PACKET, async_handlers=False,
                     message_queue=os.environ.get("MESSAGE_QUEUE"))
@@ -215,7 +146,7 @@ MAX_AUTHOR_LENGTH = 32
 
 
 class Refused(Exception):
-    """Input the server will not take (a message, a handshake name); the text says why."""
+    """Input the server will not take; the text says why."""
 
 
 @dataclass
@@ -223,20 +154,19 @@ class Connection:
     """What the server remembers about one open Socket.IO connection."""
     username: str | None     # from a valid JWT (step 6)
     name: str | None         # the self-chosen handshake name of an anonymous client
-    allowance: float = 0     # messages it may send right now: the rate limit's bucket (step 8)
+    allowance: float = 0     # messages it may send right now: the rate limit's bucket (step 9)
     allowance_at: float = 0  # when the allowance was last topped up: never, so it starts full
-    address: str | None = None  # the client's address (step 10)
-    token: str | None = None    # its JWT, checked again every 15 s (step 10)
-    token_checked_at: float = 0  # and before a message, at most once a second (step 10)
+    address: str | None = None  # the client's address (step 11)
+    token: str | None = None    # its JWT, checked again every 15 s (step 11)
+    token_checked_at: float = 0  # and before a message, at most once a second (step 11)
     refused: int = 0            # events refused since refused_since
     refused_since: float = 0
-    room: str = "general"       # the one room it is in (step 11)
-    account_id: int | None = None  # the id of its username's account, once looked up (step 12)
-    typed: tuple = ()           # when its `typing` events of the last second went out (step 13)
+    room: str = "general"       # the one room it is in (step 12)
+    account_id: int | None = None  # the id of its username's account, once looked up (step 13)
+    typed: tuple = ()           # when its `typing` events of the last second went out (step 14)
 
 
 connections = {}  # Socket.IO sid -> Connection, for this server process
-presence_pending = set()  # the rooms whose presence broadcast is on its way (step 11)
 one_message_at_a_time = threading.Lock()
 
 
@@ -253,7 +183,7 @@ def on_connect(auth):
         raise ConnectionRefusedError(problem)
     try:
         name = None if auth.get("name") is None else clean_name(auth["name"], "name")
-        room = clean_room(auth.get("room", request.args.get("room", "general")))  # step 11
+        room = clean_room(auth.get("room", request.args.get("room", "general")))  # step 12
     except Refused as error:
         raise ConnectionRefusedError(str(error))
     connections[request.sid] = Connection(username, name, address=address,
@@ -262,7 +192,7 @@ def on_connect(auth):
     join_room(presence_room(room))
     log.info("connect %s as %s to %s, %d online", request.sid, username or name, room, len(connections))
     presence_changed(room)
-    start_token_checks()  # step 10
+    start_token_checks()  # step 11
 
 
 @socketio.on("disconnect")
@@ -272,6 +202,9 @@ def on_disconnect(reason):
     log.info("disconnect %s (%s), %d online", request.sid, reason, len(connections))
     if connection:
         presence_changed(connection.room)
+
+
+presence_pending = set()  # the rooms whose presence broadcast is on its way (step 12)
 
 
 def presence_changed(room="general"):
@@ -291,7 +224,7 @@ def send_presence(room="general"):
     here = [c for c in list(connections.values()) if c.room == room]
     names = {c.username or c.name for c in here} - {None}
     socketio.emit("presence", {"room": room, "online": len(here), "users": sorted(names)[:100]},
-                  to=presence_room(room))  # at most 100 names (step 10)
+                  to=presence_room(room))  # at most 100 names (step 11)
 
 
 @socketio.on("event_message")
@@ -301,14 +234,14 @@ def on_event_message(data=None, *_extra):  # a client may send no payload, or se
     try:
         with one_message_at_a_time:  # so every client gets the ids in increasing order
             spend_allowance(connection)
-            spend_address_allowance(connection.address)  # step 10
+            spend_address_allowance(connection.address)  # step 11
             author, text = check_message(data, connection)
             message = save_message(author, text, connection.room, account_of(connection))
             # Saved first, broadcast second: nobody ever sees a message the database does not hold.
             socketio.emit("new_message", message, to=connection.room)
     except Refused as error:
         emit("message_error", {"error": str(error)})  # to the sender alone
-        count_refusal(connection)  # step 10
+        count_refusal(connection)  # step 11
         return {"ok": False, "error": str(error)}
     return {"ok": True, "message": message}  # the acknowledgement, if the client asked for one
 
@@ -319,7 +252,7 @@ def check_message(data, connection):
         raise Refused('payload must be a JSON object like {"text": "hola", "author": "ana"}')
     text = clean_text(data.get("text"), "text", app.config["MAX_MESSAGE_LENGTH"])
     if connection.username:
-        token_still_valid(connection)  # step 10
+        token_still_valid(connection)  # step 11
         return connection.username, text  # a logged-in user cannot speak for someone else
     author = data.get("author")
     if author is None:
@@ -346,101 +279,31 @@ def clean_text(value, field, max_length):
 def clean_name(value, field):
     """An author or handshake name: clean text on one line, as it appears in presence and logs."""
     if isinstance(value, str):
-        value = unicodedata.normalize("NFC", value)  # one form for the same letters (step 10)
+        value = unicodedata.normalize("NFC", value)  # one form for the same letters (step 11)
     value = clean_text(value, field, MAX_AUTHOR_LENGTH)
     if not value.isprintable():  # no line breaks, tabs or invisible direction marks
         raise Refused(f"{field} must be printable characters on one line")
     if all(char in BLANK_LETTERS or unicodedata.category(char)[0] in "MZ" for char in value):
-        raise Refused(f"{field} must show at least one letter, digit or symbol")  # step 10
+        raise Refused(f"{field} must show at least one letter, digit or symbol")  # step 11
     if value.casefold() == "system":
         raise Refused(f"{field} system is reserved for the server's announcements")
     return value
 
 
-MESSAGE_SCHEMA = {
-    "type": "object",
-    "required": ["id", "room", "author", "text", "created_at"],
-    "properties": {
-        "id": {"type": "integer", "example": 17},
-        "room": {"type": "string", "pattern": "^[a-z0-9_-]{1,32}$", "example": "general"},
-        "author": {"type": "string", "minLength": 1, "maxLength": MAX_AUTHOR_LENGTH, "example": "ana"},
-        "text": {"type": "string", "minLength": 1, "example": "hola"},
-        "created_at": {"type": "string", "format": "date-time",
-                       "example": "2026-11-24T20:15:03.123456Z"},
-    },
-}
-swagger.template["definitions"]["Message"] = MESSAGE_SCHEMA
-ASYNCAPI["components"]["schemas"]["Message"] = MESSAGE_SCHEMA  # the same object: one source of truth
-NAME_SCHEMA = {"type": "string", "minLength": 1, "maxLength": MAX_AUTHOR_LENGTH}
-HANDSHAKE = {"type": "object", "properties": {"name": {**NAME_SCHEMA, "description": (
-    "the name others see in presence, and the author of messages that name none")}}}
-CONNECT_REFUSED = {"type": "object", "required": ["message"], "properties": {"message": {
-    "type": "string", "examples": ["name is longer than 32 characters"]}}}  # later steps add theirs
-ACK = {"type": "object", "required": ["ok"], "properties": {
-    "ok": {"type": "boolean"}, "message": MESSAGE_SCHEMA, "error": {"type": "string"}},
-    "description": '{"ok": true, "message": ...} when saved, {"ok": false, "error": "..."} when refused'}
-
-document_event("receive", event_doc(
-    "connect", "Connect, with an optional handshake auth object (the JS client's io({auth}))",
-    HANDSHAKE, {"name": "ana"}), reply=event_doc(
-    "connect_error", "The connection was refused: message says why", CONNECT_REFUSED,
-    {"message": "name is longer than 32 characters"}))
-document_event("receive", event_doc(
-    "disconnect", "Leave: close the connection (or send Socket.IO's disconnect packet)", {"type": "null"}))
-document_event("receive", event_doc(
-    "event_message", "Send a message; it is saved, then goes out as new_message",
-    {"type": "object", "required": ["text"], "properties": {
-        "text": {"type": "string", "minLength": 1, "maxLength": app.config["MAX_MESSAGE_LENGTH"]},
-        "author": {**NAME_SCHEMA, "description": "default: the handshake name"}}},
-    {"text": "hola", "author": "ana"}), reply=event_doc(
-    "ack", "The answer, if the client asked for one", ACK, {"ok": False, "error": "text must not be empty"}))
-document_event("send", event_doc(
-    "new_message", "A message, to everyone, only after it is saved", MESSAGE_SCHEMA))
-document_event("send", event_doc(
-    "message_error", "To the sender alone: its event_message was refused (invalid, too long, rate limited)",
-    swagger.template["definitions"]["Error"], {"error": "rate limit exceeded"}))
-document_event("send", event_doc(
-    "presence", "To everyone, after connects and disconnects: how many are online, and their names",
-    {"type": "object", "required": ["online", "users"], "properties": {
-        "online": {"type": "integer", "minimum": 0}, "users": {"type": "array", "items": NAME_SCHEMA}}},
-    {"online": 2, "users": ["ana", "bea"]}))
-
-
-# --- Step 5: the database: messages, history and health -----------------------------------------
-import sqlite3
-
+# --- Step 5: the database: messages and history ---
 from flask import abort
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-# A relative SQLite path lives in Flask's instance folder (created for us).
+# sqlite:///chat.db lives in Flask's instance/ folder (created for us).
 app.config.update(SQLALCHEMY_DATABASE_URI=os.environ.get("DATABASE_URL", "sqlite:///chat.db"))
 db = SQLAlchemy(app)
 
 
-def utc_now():
-    """The current time in UTC, without tzinfo: SQLite would drop it anyway."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+import sqlite3
 
-
-class Message(db.Model):
-    id = db.Column(db.Integer, primary_key=True)  # increasing: the cursor for history pages
-    room = db.Column(db.String(32), nullable=False, default="general", server_default="general")
-    author = db.Column(db.String(MAX_AUTHOR_LENGTH), nullable=False)
-    text = db.Column(db.Text, nullable=False)
-    created_at = db.Column(db.DateTime, nullable=False, default=utc_now)
-    sender_id = db.Column(db.Integer)  # the account that sent it, if logged in (step 12)
-    edited_at = db.Column(db.DateTime)  # None until it is edited (step 12)
-    # History is read one room at a time, by id: with this index that is a range scan (step 11).
-    # AUTOINCREMENT: a deleted message's id is never given to another one (step 12).
-    __table_args__ = (db.Index("message_room_id", "room", "id"), {"sqlite_autoincrement": True})
-
-    def to_dict(self):
-        return {"id": self.id, "room": self.room, "author": self.author, "text": self.text,
-                "created_at": self.created_at.isoformat(timespec="microseconds") + "Z",
-                "edited_at": self.edited_at and self.edited_at.isoformat(timespec="microseconds") + "Z"}
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 
 @event.listens_for(Engine, "connect")
@@ -452,6 +315,29 @@ def tune_sqlite(connection, _record):
         connection.execute("PRAGMA busy_timeout=500")  # short: under eventlet a wait pauses everyone
 
 
+def utc_now():
+    """Now, in UTC, without tzinfo: SQLite would drop it anyway."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Message(db.Model):
+    id = db.Column(db.Integer, primary_key=True)  # increasing: the cursor for history pages
+    room = db.Column(db.String(32), nullable=False, default="general", server_default="general")
+    author = db.Column(db.String(MAX_AUTHOR_LENGTH), nullable=False)
+    text = db.Column(db.Text, nullable=False)
+    created_at = db.Column(db.DateTime, nullable=False, default=utc_now)
+    sender_id = db.Column(db.Integer)  # the account that sent it, if logged in (step 13)
+    edited_at = db.Column(db.DateTime)  # None until it is edited (step 13)
+    # History is read one room at a time, by id: with this index that is a range scan (step 12).
+    # AUTOINCREMENT: a deleted message's id is never given to another one (step 13).
+    __table_args__ = (db.Index("message_room_id", "room", "id"), {"sqlite_autoincrement": True})
+
+    def to_dict(self):
+        return {"id": self.id, "room": self.room, "author": self.author, "text": self.text,
+                "created_at": self.created_at.isoformat(timespec="microseconds") + "Z",
+                "edited_at": self.edited_at and self.edited_at.isoformat(timespec="microseconds") + "Z"}
+
+
 with app.app_context():
     db.create_all()  # creates only the tables that are missing
 
@@ -460,7 +346,7 @@ def save_message(author, text, room="general", sender_id=None):
     """Insert and commit a message, counted in its room; return it as a dict. A database failure
     refuses the message."""
     # A plain INSERT, not db.session.add(): the session's bookkeeping was a third of the cost of
-    # each message (tutorial step 7). Reading history still goes through the session.
+    # each message (tutorial step 8). Reading history still goes through the session.
     row = {"room": room, "author": author, "text": text, "created_at": utc_now(), "sender_id": sender_id}
     for attempt in range(3):
         try:
@@ -469,7 +355,7 @@ def save_message(author, text, room="general", sender_id=None):
                 count_in_room(connection, room, message_id)
             return Message(id=message_id, **row).to_dict()
         except IntegrityError:
-            continue  # another process created this room's row just now: count again (step 11)
+            continue  # another process created this room's row just now: count again (step 12)
         except SQLAlchemyError:
             log.exception("could not save a message")
             break
@@ -533,49 +419,19 @@ def get_messages():
     return [message.to_dict() for message in rows]
 
 
-@app.get("/health")
-def health():
-    """Is the server up and its database answering?
-    ---
-    tags: [health]
-    summary: Health check for load balancers and teachers
-    responses:
-      200:
-        description: The database answers and accepts writes
-        schema: {type: object, properties: {status: {type: string, example: ok}}}
-      503: {description: "The database is down, locked, read-only or its disk full", schema: {$ref: "#/definitions/Error"}}
-    """
-    if database_disk_full():  # step 10
-        return {"error": "database disk full"}, 503
-    try:
-        # A write that changes nothing: it fails when the database is down, locked or read-only.
-        db.session.execute(db.text("UPDATE message SET id = id WHERE 1 = 0"))
-    except SQLAlchemyError:
-        return {"error": "database unavailable"}, 503
-    finally:
-        db.session.rollback()
-    return {"status": "ok"}
-
-
-# --- Step 6: optional login with JWT ------------------------------------------------------------
+# --- Step 6: optional login with JWT ---
 import secrets
 from datetime import timedelta
 
-from flask_jwt_extended import (JWTManager, create_access_token, decode_token, get_jwt_identity,
-                                verify_jwt_in_request)
+from flask_jwt_extended import JWTManager, create_access_token, decode_token, verify_jwt_in_request
 from jwt import ExpiredSignatureError
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 
-def env_flag(name):
-    """True when an environment variable says yes (true, 1, yes, on)."""
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def secret_key(name):
     """A signing key: the environment variable `name`, else one made at the first start and kept in
-    the instance folder (only this user may read it), so tokens survive a restart (step 9)."""
+    the instance folder (only this user may read it), so tokens survive a restart (step 10)."""
     if os.environ.get(name):
         return os.environ[name]
     path = os.path.join(app.instance_path, name.lower())
@@ -602,7 +458,8 @@ app.config.update(
     SECRET_KEY=secret_key("SECRET_KEY"),
     JWT_SECRET_KEY=secret_key("JWT_SECRET_KEY"),
     JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=float(os.environ.get("JWT_EXPIRES_MINUTES", "60"))),
-    AUTH_REQUIRED=env_flag("AUTH_REQUIRED"),
+    JWT_ERROR_MESSAGE_KEY="error",  # its errors in our shape, {"error": ...}
+    AUTH_REQUIRED=os.environ.get("AUTH_REQUIRED", "").strip().lower() in ("1", "true", "yes", "on"),
 )
 jwt = JWTManager(app)
 
@@ -620,13 +477,10 @@ with app.app_context():
 
 
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")
-# Checking a password against this when the user does not exist takes as long as a real check,
-# so response times do not reveal which usernames exist.
-DUMMY_HASH = generate_password_hash("not anybody's password")
 
 
 def read_json_object(example):
-    """The JSON object a route wants, or 400 with an example: every JSON body is read here (step 10)."""
+    """The JSON object a route wants, or 400 with an example: every JSON body is read here (step 11)."""
     try:
         data = request.get_json(silent=True)  # None when the body is not JSON, or not UTF-8
     except RecursionError:  # [[[[... nested thousands deep
@@ -644,7 +498,7 @@ def read_credentials():
         abort(400, "username must be 1-32 letters, digits, _, - or .")
     if not isinstance(password, str) or not 8 <= len(password) <= 128:
         abort(400, "password must be 8-128 characters")
-    if re.search("[\ud800-\udfff]", password):  # half a character: it cannot be hashed (step 10)
+    if re.search("[\ud800-\udfff]", password):  # half a character: it cannot be hashed (step 11)
         abort(400, "password must be valid text")
     return username, password
 
@@ -690,8 +544,7 @@ def login():
     responses:
       200:
         description: "Send the token as `Authorization: Bearer <token>` or in the Socket.IO handshake"
-        schema: {type: object, required: [access_token, username],
-                 properties: {access_token: {type: string}, username: {type: string, example: ana}}}
+        schema: {$ref: "#/definitions/Token"}
       400: {description: Malformed body, schema: {$ref: "#/definitions/Error"}}
       401: {description: Wrong username or password, schema: {$ref: "#/definitions/Error"}}
       429: {description: "Over 10 tries a minute from your address", schema: {$ref: "#/definitions/Error"}}
@@ -707,43 +560,9 @@ def login():
     return {"access_token": token, "username": username}
 
 
-@app.get("/auth/me")
-def me():
-    """Who does this token belong to?
-    ---
-    tags: [auth]
-    summary: The user of the access token
-    security: [{Bearer: []}]
-    responses:
-      200: {description: The token's user, schema: {$ref: "#/definitions/User"}}
-      401: {description: "Missing, invalid or expired token", schema: {$ref: "#/definitions/Error"}}
-    """
-    verify_jwt_in_request()
-    user = db.session.scalar(db.select(User).where(User.username == get_jwt_identity()))
-    if user is None:
-        abort(401, "this token's user does not exist")
-    return {"id": user.id, "username": user.username}
-
-
-# flask-jwt-extended answers some token problems with 422; every token problem is 401 here.
-@jwt.unauthorized_loader
-def token_missing(reason):
-    return {"error": f"missing token: {reason}"}, 401
-
-
-@jwt.invalid_token_loader
-def token_invalid(reason):
-    return {"error": f"invalid token: {reason}"}, 401
-
-
-@jwt.expired_token_loader
-def token_expired(_header, _payload):
-    return {"error": "expired token: log in again"}, 401
-
-
 def bearer_token():
     """The token of an `Authorization: Bearer <token>` header, or None. The scheme's name is
-    case-insensitive (RFC 7235): "bearer" and "BEARER" work too (step 8)."""
+    case-insensitive (RFC 7235): "bearer" and "BEARER" work too (step 9)."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     return token if scheme.lower() == "bearer" else None
 
@@ -765,7 +584,7 @@ def require_login():
 
 @app.context_processor
 def page_settings():
-    """What templates/index.html needs to know: whether it must show a login form, and (step 12)
+    """What templates/index.html needs to know: whether it must show a login form, and (step 13)
     who may delete any message."""
     return {"auth_required": app.config["AUTH_REQUIRED"],
             "moderators": sorted(app.config.get("MODERATORS", ()))}
@@ -779,7 +598,7 @@ def find_token(auth):
 def read_token(token):
     """Return (username, None) for a valid token, else (None, why it was refused)."""
     if not token:
-        return None, "missing token: log in, then send it in auth {token}, a Bearer header or ?token="
+        return None, "missing token: log in, then send it in auth {token} or ?token="
     try:
         payload = decode_token(token)
     except ExpiredSignatureError:
@@ -788,7 +607,7 @@ def read_token(token):
         return None, "invalid token: log in again"
     if not USERNAME.fullmatch(payload["sub"]):  # signed by us, yet not one of our usernames
         return None, "invalid token: log in again"
-    if token_revoked(payload):  # step 10
+    if token_revoked(payload):  # step 11
         return None, "invalid token: logged out or account deleted, log in again"
     return payload["sub"], None
 
@@ -799,19 +618,141 @@ swagger.template["definitions"].update({
         "password": {"type": "string", "minLength": 8, "maxLength": 128, "example": "correct horse"}}},
     "User": {"type": "object", "required": ["id", "username"], "properties": {
         "id": {"type": "integer", "example": 1}, "username": {"type": "string", "example": "ana"}}},
+    "Token": {"type": "object", "required": ["access_token", "username"], "properties": {
+        "access_token": {"type": "string"}, "username": {"type": "string", "example": "ana"}}},
 })
-HANDSHAKE["properties"]["token"] = {"type": "string", "description": (
-    "a JWT from POST /auth/login, needed when AUTH_REQUIRED=true; it sets the author of every message")}
+
+
+# --- Step 7: document the events for Postman ---
+MESSAGE_SCHEMA = {
+    "type": "object",
+    "required": ["id", "room", "author", "text", "created_at"],
+    "properties": {
+        "id": {"type": "integer", "example": 17},
+        "room": {"type": "string", "pattern": "^[a-z0-9_-]{1,32}$", "example": "general"},
+        "author": {"type": "string", "minLength": 1, "maxLength": MAX_AUTHOR_LENGTH, "example": "ana"},
+        "text": {"type": "string", "minLength": 1, "example": "hola"},
+        "created_at": {"type": "string", "format": "date-time",
+                       "example": "2026-11-24T20:15:03.123456Z"},
+    },
+}
+swagger.template["definitions"]["Message"] = MESSAGE_SCHEMA
+
+# The Socket.IO events, which Swagger cannot describe, in AsyncAPI 3: the document describes this
+# server, so "receive" is client -> server and "send" is server -> clients.
+ASYNCAPI = {
+    "asyncapi": "3.0.0",
+    "info": {"title": "Chat Live events", "version": "1.0", "description": (
+        "The Socket.IO side of Chat Live (protocol v5: the JS client 4.x, Postman's Socket.IO client), "
+        "on the same port as its REST API ([/docs/](/docs/)). *receive*: a client emits it; *send*: "
+        "the server does.")},
+    "defaultContentType": "application/json",
+    "servers": {"chat-live": {"host": "127.0.0.1:5000", "protocol": "ws", "pathname": "/socket.io/"}},
+    "channels": {"chat": {"address": "/", "title": "The default namespace", "messages": {}}},
+    "operations": {},
+    "components": {"schemas": {"Message": MESSAGE_SCHEMA}},  # the same object as the REST schema
+}
+swagger.template["info"]["description"] = (
+    "A live chat over REST and Socket.IO: its events are at [/docs/events](/docs/events).")
+
+
+def event_doc(name, summary, payload, example=None):
+    """One Socket.IO event (or an acknowledgement) as an AsyncAPI message."""
+    message = {"name": name, "title": name, "summary": summary, "payload": payload}
+    if example is not None:
+        message["examples"] = [{"payload": example}]
+    return message
+
+
+def document_event(action, message, reply=None):
+    """Add to ASYNCAPI that the server "receive"s or "send"s the event `message`; `reply`: the
+    acknowledgement a client may ask for (sent back on the same connection)."""
+    key = f"{action}_{message['name']}"
+    channel = ASYNCAPI["channels"]["chat"]
+    channel["messages"][key] = message
+    operation = {"action": action, "channel": {"$ref": "#/channels/chat"}, "title": message["name"],
+                 "summary": message["summary"], "messages": [{"$ref": f"#/channels/chat/messages/{key}"}]}
+    if reply:
+        channel["messages"][f"{key}_reply"] = reply
+        operation["reply"] = {"channel": {"$ref": "#/channels/chat"},
+                              "messages": [{"$ref": f"#/channels/chat/messages/{key}_reply"}]}
+    ASYNCAPI["operations"][key] = operation
+
+
+@app.get("/asyncapi.json")
+def asyncapi():
+    """The AsyncAPI document, naming the address this request came to as the server.
+    ---
+    tags: [docs]
+    summary: The Socket.IO events, as an AsyncAPI 3 document (shown at /docs/events)
+    produces: [application/json]
+    responses: {200: {description: An AsyncAPI 3.0 document, schema: {type: object}}}
+    """
+    server = {**ASYNCAPI["servers"]["chat-live"], "host": request.host}
+    return {**ASYNCAPI, "servers": {"chat-live": server}}
+
+
+@app.get("/docs/events")
+def events_page():
+    """The events, rendered by AsyncAPI's React component (templates/events.html).
+    ---
+    tags: [docs]
+    summary: The Socket.IO events, rendered
+    produces: [text/html]
+    responses: {200: {description: An HTML page that shows /asyncapi.json}}
+    """
+    # Only files of this server may load; the renderer checks schemas with code it compiles (eval).
+    return render_template("events.html"), {
+        "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-eval'; img-src 'self' data:; "
+                                   "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"}
+
+
+NAME_SCHEMA = {"type": "string", "minLength": 1, "maxLength": MAX_AUTHOR_LENGTH}
+HANDSHAKE = {"type": "object", "properties": {
+    "name": {**NAME_SCHEMA, "description": (
+        "the name others see in presence, and the author of messages that name none")},
+    "token": {"type": "string", "description": (
+        "a JWT from POST /auth/login, needed when AUTH_REQUIRED=true; it sets the author of every message")}}}
 ASYNCAPI["channels"]["chat"]["bindings"] = {"ws": {  # for clients with no auth object (Postman)
     "query": {"type": "object", "properties": {"token": {"type": "string", "description": "the JWT"}}},
     "headers": {"type": "object", "properties": {
         "Authorization": {"type": "string", "description": "Bearer <JWT>"}}}}}
-CONNECT_REFUSED["properties"]["message"]["examples"] += [
-    "missing token: log in, then send it in auth {token}, a Bearer header or ?token=",
-    "invalid token: log in again", "expired token: log in again"]
+CONNECT_REFUSED = {"type": "object", "required": ["message"], "properties": {"message": {
+    "type": "string", "examples": [  # later steps add theirs
+        "name is longer than 32 characters",
+        "missing token: log in, then send it in auth {token} or ?token=",
+        "invalid token: log in again", "expired token: log in again"]}}}
+ACK = {"type": "object", "required": ["ok"], "properties": {
+    "ok": {"type": "boolean"}, "message": MESSAGE_SCHEMA, "error": {"type": "string"}},
+    "description": '{"ok": true, "message": ...} when saved, {"ok": false, "error": "..."} when refused'}
+
+document_event("receive", event_doc(
+    "connect", "Connect, with an optional handshake auth object (the JS client's io({auth}))",
+    HANDSHAKE, {"name": "ana"}), reply=event_doc(
+    "connect_error", "The connection was refused: message says why", CONNECT_REFUSED,
+    {"message": "name is longer than 32 characters"}))
+document_event("receive", event_doc(
+    "disconnect", "Leave: close the connection (or send Socket.IO's disconnect packet)", {"type": "null"}))
+document_event("receive", event_doc(
+    "event_message", "Send a message; it is saved, then goes out as new_message",
+    {"type": "object", "required": ["text"], "properties": {
+        "text": {"type": "string", "minLength": 1, "maxLength": app.config["MAX_MESSAGE_LENGTH"]},
+        "author": {**NAME_SCHEMA, "description": "default: the handshake name"}}},
+    {"text": "hola", "author": "ana"}), reply=event_doc(
+    "ack", "The answer, if the client asked for one", ACK, {"ok": False, "error": "text must not be empty"}))
+document_event("send", event_doc(
+    "new_message", "A message, to everyone, only after it is saved", MESSAGE_SCHEMA))
+document_event("send", event_doc(
+    "message_error", "To the sender alone: its event_message was refused, and why",
+    swagger.template["definitions"]["Error"], {"error": "text must not be empty"}))
+document_event("send", event_doc(
+    "presence", "To everyone, after connects and disconnects: how many are online, and their names",
+    {"type": "object", "required": ["online", "users"], "properties": {
+        "online": {"type": "integer", "minimum": 0}, "users": {"type": "array", "items": NAME_SCHEMA}}},
+    {"online": 2, "users": ["ana", "bea"]}))
 
 
-# --- Step 7: make it fast -----------------------------------------------------------------------
+# --- Step 8: make it fast ---
 import gc
 import socket
 
@@ -876,8 +817,20 @@ def raise_open_file_limit(wanted=10_000):
         except (ValueError, OSError) as error:  # a locked-down container, say: serve anyway
             log.warning("could not raise the open-file limit from %d: %s", soft, error)
 
+def address_to_share(host):
+    """The address to give the class. HOST=0.0.0.0 listens on every network of this machine; the one
+    it reaches other machines through is, on a teacher's laptop, the classroom's."""
+    if host not in ("0.0.0.0", "::", ""):
+        return host
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # UDP: nothing is sent, the system only picks a route
+            return probe.getsockname()[0]
+        except OSError:  # no network at all: only this machine can connect
+            return "127.0.0.1"
 
-# --- Step 8: make it safe -----------------------------------------------------------------------
+
+# --- Step 9: make it safe ---
 import time
 
 
@@ -931,6 +884,32 @@ def spend_allowance(connection):
     connection.allowance -= 1
 
 
+# flask-jwt-extended answers some token problems with 422; every token problem is 401 here.
+@jwt.unauthorized_loader
+def token_missing(reason):
+    return {"error": f"missing token: {reason}"}, 401
+
+
+@jwt.invalid_token_loader
+def token_invalid(reason):
+    return {"error": f"invalid token: {reason}"}, 401
+
+
+@jwt.expired_token_loader
+def token_expired(_header, _payload):
+    return {"error": "expired token: log in again"}, 401
+
+
+# The "Authorize" button of /docs/: paste "Bearer <token>" from POST /auth/login.
+swagger.template["securityDefinitions"] = {"Bearer": {"type": "apiKey", "name": "Authorization",
+                                                      "in": "header"}}
+
+
+# Checking a password against this when the user does not exist takes as long as a real check,
+# so response times do not reveal which usernames exist.
+DUMMY_HASH = generate_password_hash("not anybody's password")
+
+
 swagger.template["info"]["description"] += """
 Limits: a burst of RATE_LIMIT_BURST (10) messages then RATE_LIMIT_PER_SECOND (5) per second per
 connection, Socket.IO frames up to 64 KB, REST bodies up to 16 KB. Pages of other sites may connect only
@@ -938,7 +917,7 @@ when CORS_ORIGINS lists them.
 """
 
 
-# --- Step 9: several processes ------------------------------------------------------------------
+# --- Step 10: several processes ---
 import click
 from flask_socketio import join_room
 
@@ -971,7 +950,31 @@ def announce(text, room):
           "(set MESSAGE_QUEUE to broadcast it to running servers)")
 
 
-# --- Step 10: one student with a script ---------------------------------------------------------
+@app.get("/health")
+def health():
+    """Is the server up and its database answering?
+    ---
+    tags: [health]
+    summary: Health check for load balancers and teachers
+    responses:
+      200:
+        description: The database answers and accepts writes
+        schema: {type: object, properties: {status: {type: string, example: ok}}}
+      503: {description: "The database is down, locked, read-only or its disk full", schema: {$ref: "#/definitions/Error"}}
+    """
+    if database_disk_full():  # step 11
+        return {"error": "database disk full"}, 503
+    try:
+        # A write that changes nothing: it fails when the database is down, locked or read-only.
+        db.session.execute(db.text("UPDATE message SET id = id WHERE 1 = 0"))
+    except SQLAlchemyError:
+        return {"error": "database unavailable"}, 503
+    finally:
+        db.session.rollback()
+    return {"status": "ok"}
+
+
+# --- Step 11: one student with a script ---
 import collections
 import ctypes
 import json
@@ -981,7 +984,7 @@ import unicodedata
 from http import HTTPStatus
 from urllib.parse import parse_qs
 
-from flask_jwt_extended import get_jwt
+from flask_jwt_extended import get_jwt, get_jwt_identity
 from flask_limiter import Limit, Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -1381,6 +1384,24 @@ def logout():
     return "", 204
 
 
+@app.get("/auth/me")
+def me():
+    """Who does this token belong to?
+    ---
+    tags: [auth]
+    summary: The user of the access token
+    security: [{Bearer: []}]
+    responses:
+      200: {description: The token's user, schema: {$ref: "#/definitions/User"}}
+      401: {description: "Missing, invalid or expired token", schema: {$ref: "#/definitions/Error"}}
+    """
+    verify_jwt_in_request()
+    user = db.session.scalar(db.select(User).where(User.username == get_jwt_identity()))
+    if user is None:
+        abort(401, "this token's user does not exist")
+    return {"id": user.id, "username": user.username}
+
+
 token_checks_started = False
 
 
@@ -1437,7 +1458,7 @@ CONNECT_REFUSED["properties"]["message"]["examples"].append(
     "too many connections from your address (limit 50)")
 
 
-# --- Step 11: rooms -----------------------------------------------------------------------------
+# --- Step 12: rooms ---
 from flask_socketio import leave_room
 from sqlalchemy import inspect
 
@@ -1541,7 +1562,7 @@ def on_join(data=None, *_extra):
             raise Refused('payload must be a JSON object like {"room": "grupo-1"}')
         room = clean_room(data.get("room"))
     except Refused as error:
-        count_refusal(connection)  # step 10
+        count_refusal(connection)  # step 11
         return {"ok": False, "error": str(error)}
     if room != connection.room:
         leave_room(connection.room)
@@ -1576,7 +1597,7 @@ document_event("send", event_doc(
     {"room": "general", "online": 2, "users": ["ana", "bea"]}))
 
 
-# --- Step 12: edit and delete messages ----------------------------------------------------------
+# --- Step 13: edit and delete messages ---
 from sqlalchemy.schema import CreateTable
 
 # Usernames allowed to delete any message, compared regardless of case like usernames themselves.
@@ -1661,7 +1682,7 @@ def commit_change(what):
         abort(503, f"database unavailable: message not {what}d, try again")
 
 
-# Edits and deletions together: 30 a minute per client address (flask-limiter, step 10).
+# Edits and deletions together: 30 a minute per client address (flask-limiter, step 11).
 changes_limit = limiter.shared_limit("30 per minute", scope="changes",
                                      error_message="too many changes from your address: wait a minute")
 
@@ -1706,7 +1727,7 @@ def edit_message(message_id):
     message = find_message(message_id)
     if message.sender_id != user.id:
         abort(403, "only the account that sent a message can edit it")
-    data = read_json_object('{"text": "hola"}')  # step 10
+    data = read_json_object('{"text": "hola"}')  # step 11
     try:
         message.text = clean_text(data.get("text"), "text", app.config["MAX_MESSAGE_LENGTH"])
     except Refused as error:
@@ -1761,7 +1782,7 @@ document_event("send", event_doc(
     {"id": 17, "room": "general"}))
 
 
-# --- Step 13: who is typing ---------------------------------------------------------------------
+# --- Step 14: who is typing ---
 TYPING_PER_SECOND = 2  # typing events a connection may send a second; the rest are dropped
 
 
@@ -1771,7 +1792,7 @@ def on_typing(data=None, *_extra):
     saved; a connection with no name is ignored, and past TYPING_PER_SECOND the rest are dropped."""
     connection = connections[request.sid]
     if not isinstance(data, dict) or not isinstance(data.get("typing"), bool):
-        count_refusal(connection)  # step 10
+        count_refusal(connection)  # step 11
         return {"ok": False, "error": 'payload must be a JSON object like {"typing": true}'}
     user = connection.username or connection.name
     now = time.monotonic()

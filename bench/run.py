@@ -235,7 +235,7 @@ HISTORY_ROOM = "room-07"  # the room whose pages are timed
 
 def fill_history(db_path, count):
     """Create app.py's tables (by importing it) and insert `count` messages in one transaction,
-    spread over HISTORY_ROOMS rooms and counted in the room table (step 11 of the tutorial) when
+    spread over HISTORY_ROOMS rooms and counted in the room table (step 12 of the tutorial) when
     that app.py has rooms."""
     env = dict(os.environ, DATABASE_URL=f"sqlite:///{db_path}", ASYNC_MODE="threading",
                SECRET_KEY="x", JWT_SECRET_KEY=JWT_KEY, PYTHONWARNINGS="ignore")

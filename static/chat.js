@@ -1,11 +1,11 @@
 // Chat Live's page: history over REST (step 5), live chat over Socket.IO (step 4), login (step 6),
-// rooms (step 11), editing and deleting messages (step 12), who is typing (step 13).
+// rooms (step 12), editing and deleting messages (step 13), who is typing (step 14).
 // Each socket listener names the handler in app.py that it talks to.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const authRequired = document.body.dataset.authRequired === "true";
-const moderators = (document.body.dataset.moderators ?? "").split(",").filter(Boolean); // step 12
+const moderators = (document.body.dataset.moderators ?? "").split(",").filter(Boolean); // step 13
 const TOKEN = "chat.token", USER = "chat.user", NAME = "chat.name"; // localStorage keys
 const PAGE = 50;       // messages per history page
 const CATCH_UP = 200;  // the largest page GET /messages serves
@@ -17,20 +17,20 @@ let socket = null;
 let handshakeName = ""; // the name our latest handshake gave: the one presence lists
 // The room we are in: the address says which (/#grupo-1); general if it names none, or no valid one.
 let room = ROOM_NAME.test(roomInAddress()) ? roomInAddress() : "general";
-let roomsListed = false;    // does the server have rooms? (GET /rooms answers from step 11 on)
+let roomsListed = false;    // does the server have rooms? (GET /rooms answers from step 12 on)
 let historyKept = true;     // does the server keep a history? (GET /messages answers from step 5 on)
 
 // --- Messages on screen ---------------------------------------------------------------------
 
 /** Show one message, in id order, as plain text: messages are data, never HTML. A message shown
- * already is shown again in its place: it was edited (step 12). */
+ * already is shown again in its place: it was edited (step 13). */
 function addMessage(message) {
   if ((message.room ?? room) !== room) return; // another room's: not here
   const item = document.createElement("li");
   item.dataset.id = message.id;
   const author = document.createElement("strong");
   author.textContent = message.author;
-  author.style.setProperty("--hue", hueOf(message.author)); // the author's own colour (step 13)
+  author.style.setProperty("--hue", hueOf(message.author)); // the author's own colour (step 14)
   const time = document.createElement("time");
   const date = new Date(message.created_at); // ISO UTC ("...Z"), shown in the local time zone
   time.dateTime = message.created_at;
@@ -92,11 +92,12 @@ function getFrom(path) {
 }
 
 async function getMessages(query) {
-  const response = await getFrom(`/messages?room=${room}&${query}`); // room: ignored before step 11
+  const response = await getFrom(`/messages?room=${room}&${query}`); // room: ignored before step 12
   historyKept = response.status !== 404; // no history before step 5 of the tutorial
   if (!historyKept) return [];
   const body = await response.json();
-  if (response.status === 401) showLogin(body.error); // no token, or an expired one
+  // No token, an expired one, or (before step 9 of the tutorial) a 422 for one it cannot read.
+  if (response.status === 401 || response.status === 422) showLogin(body.error);
   if (!response.ok) throw new Error(body.error);
   return body;
 }
@@ -126,7 +127,7 @@ async function showHistory() {
 
 /** After every (re)connect: fetch what was sent while we were away (the first time too, since
  * messages may have arrived between the history request and the connection), from `after` on.
- * Messages shown after `after` are read again: edits show, and those gone were deleted (step 12). */
+ * Messages shown after `after` are read again: edits show, and those gone were deleted (step 13). */
 async function catchUp(after) {
   const from = after, newestShown = lastId(), found = new Set();
   for (;;) {
@@ -161,7 +162,7 @@ function handshake(send) {
   handshakeName = $("name").value.trim(); // the name presence lists us by, until the next one
   const who = authRequired ? { token: localStorage.getItem(TOKEN) }
                            : handshakeName ? { name: handshakeName } : {};
-  send({ ...who, room }); // the room to start in (step 11; an earlier server ignores it)
+  send({ ...who, room }); // the room to start in (step 12; an earlier server ignores it)
 }
 
 /** on_connect reads the name only from the handshake, and no event renames a connection:
@@ -181,7 +182,7 @@ function connect() {
   // on_connect accepted us: we are online; fetch anything we missed.
   socket.on("connect", () => {
     setStatus("online");
-    // From the oldest message shown: those are read again, for edits and deletions missed (step 12).
+    // From the oldest message shown: those are read again, for edits and deletions missed (step 13).
     catchUp(list.firstElementChild ? oldestId() - 1 : 0).catch(showError);
   });
   // on_connect refused us (a missing, invalid or expired token), or the server is unreachable.
@@ -198,10 +199,10 @@ function connect() {
   socket.on("new_message", (message) => addNewMessages([message]));
   // on_event_message refused our message (empty, too long, rate limited...): say why.
   socket.on("message_error", ({ error }) => showError(error));
-  // edit_message and delete_message (REST, step 12) changed a message of our room.
+  // edit_message and delete_message (REST, step 13) changed a message of our room.
   socket.on("message_updated", (message) => { if (shown.has(message.id)) addMessage(message); });
   socket.on("message_deleted", ({ id }) => messageItem(id)?.remove());
-  // on_typing (step 13): someone else in our room started or stopped typing; a message of theirs
+  // on_typing (step 14): someone else in our room started or stopped typing; a message of theirs
   // means they are done.
   socket.on("typing", ({ room: where, user, typing }) => {
     if (where === room) typing ? isTyping(user) : notTyping(user);
@@ -226,7 +227,7 @@ $("send").addEventListener("submit", (event) => {
   useName(); // a new name reconnects first; the client holds the emit below until it is back
   if (!socket?.active) return;
   const payload = { text: $("text").value, author: $("name").value };
-  stopTyping(false); // the message itself tells the others we are done (step 13)
+  stopTyping(false); // the message itself tells the others we are done (step 14)
   socket.emit("event_message", payload, (ack) => {
     if (!ack.ok) return showError(ack.error);
     // Empty the box only if it still holds this message: the next one may be in it already.
@@ -244,7 +245,7 @@ $("name").addEventListener("change", () => {
   useName();
 });
 
-// --- Rooms (step 11) -------------------------------------------------------------------------
+// --- Rooms (step 12) -------------------------------------------------------------------------
 
 /** The room the address names (/#grupo-1), or general. */
 function roomInAddress() {
@@ -252,7 +253,7 @@ function roomInAddress() {
 }
 
 /** The rooms that hold messages, from GET /rooms, as links; ours is listed even while empty.
- * A server before step 11 answers 404: then the page has no rooms to show. */
+ * A server before step 12 answers 404: then the page has no rooms to show. */
 async function listRooms() {
   const response = await getFrom("/rooms");
   roomsListed = response.ok;
@@ -304,7 +305,7 @@ $("new-room").addEventListener("submit", (event) => {
   $("room-name").value = "";
 });
 
-// --- Editing and deleting messages (step 12) -------------------------------------------------
+// --- Editing and deleting messages (step 13) -------------------------------------------------
 
 function editedMark(editedAt) {
   const mark = document.createElement("small");
@@ -315,7 +316,7 @@ function editedMark(editedAt) {
 }
 
 /** Edit and Delete on our own messages, Delete on all for a moderator: only when logged in, and
- * only on a server that edits (its messages have `edited_at`, from step 12 on). */
+ * only on a server that edits (its messages have `edited_at`, from step 13 on). */
 function messageButtons(message) {
   const me = authRequired ? localStorage.getItem(USER) : null;
   if (!me || !("edited_at" in message)) return [];
@@ -380,7 +381,7 @@ async function deleteMessage(message, clicked) {
   } catch (error) { showError(error); }
 }
 
-// --- Who is typing (step 13) -----------------------------------------------------------------
+// --- Who is typing (step 14) -----------------------------------------------------------------
 
 const TYPING_AGAIN = 2000; // ms: while we type, tell the others again this often
 const TYPING_GONE = 3000;  // ms without news after which someone is no longer typing
@@ -412,7 +413,7 @@ function showTypists() {
 }
 
 /** Tell on_typing we type, at most every TYPING_AGAIN ms; after TYPING_GONE ms of quiet, that we stopped.
- * A server before step 13 does not know the event: its answer says so, and we stop asking. */
+ * A server before step 14 does not know the event: its answer says so, and we stop asking. */
 function typed() {
   if (!socket?.connected || !typingKnown) return;
   if (Date.now() - typingSentAt > TYPING_AGAIN) {

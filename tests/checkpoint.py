@@ -8,7 +8,8 @@ The rules (tutorial.md, "How to read this tutorial"):
   `python app.py replace NAME` replaces the top-level definition of NAME (a def, a class or an
   assignment: its decorators, its body, and the comment lines right above it, with no blank line
   between; a step banner `# --- ` never belongs to a definition); `python app.py after NAME` is
-  inserted right after that definition. Other blocks build nothing.
+  inserted right after that definition, `python app.py before NAME` right before it. An import names
+  what it imports (`from flask import Flask` defines Flask). Other blocks build nothing.
 - An `if __name__ == "__main__":` block always stays last: appended code goes before it.
 - Blank lines: a block's own leading and trailing blank lines do not count; an appended or inserted
   block is separated from the code around it by two blank lines; a replacing block takes exactly the
@@ -22,7 +23,7 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EDITIONS = {"en": ROOT / "tutorial.md", "es": ROOT / "tutorial.es.md"}
-FENCE = re.compile(r"^```python app\.py(?: (replace|after) (\w+))?\n(.*?)^```$", re.M | re.S)
+FENCE = re.compile(r"^```python app\.py(?: (replace|after|before) (\w+))?\n(.*?)^```$", re.M | re.S)
 MAIN_GUARD = 'if __name__ == "__main__":'
 
 
@@ -59,6 +60,8 @@ def definition(source, name):
             names = [target.id for target in node.targets if isinstance(target, ast.Name)]
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             names = [node.target.id]
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [alias.asname or alias.name.split(".")[0] for alias in node.names]
         else:
             continue
         if name in names:
@@ -83,6 +86,9 @@ def apply(source, action, name, code):
     first, last = definition(source, name)
     if action == "replace":
         return "\n".join(lines[:first] + code.splitlines() + lines[last + 1:]) + "\n"
+    if action == "before":
+        above, below = "\n".join(lines[:first]).rstrip("\n"), "\n".join(lines[first:])
+        return (above + "\n\n\n" if above else "") + code + "\n\n\n" + below + "\n"
     before, after = "\n".join(lines[:last + 1]), "\n".join(lines[last + 1:]).lstrip("\n")
     return before + "\n\n\n" + code + ("\n\n\n" + after if after else "") + "\n"
 

@@ -1,6 +1,6 @@
 """Tools for attacking a running Chat Live server, and for measuring what a good client sees meanwhile.
 
-Used by tests/test_step10_hostile.py. Standalone on purpose (it does not import conftest or app.py):
+Used by tests/test_step11_hostile.py. Standalone on purpose (it does not import conftest or app.py):
 the flooders run as separate processes (`python tests/hostile.py <kind> ...`), so the attack is not
 slowed down by the test's own threads and the GIL, and the test measures the server, not itself.
 

@@ -110,7 +110,7 @@ def open_tab(browser):
 
 def send_from_python(server, texts, room=None):
     """Another client (python-socketio) sends messages, each acknowledged as saved; with `room`,
-    in that room (step 11)."""
+    in that room (step 12)."""
     client = socketio.Client()
     client.connect(server.url, auth={"name": "bot", **({"room": room} if room else {})}, wait_timeout=5)
     try:

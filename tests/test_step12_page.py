@@ -1,79 +1,70 @@
-"""Step 12: editing and deleting in the chat page, in a real browser: what one page does shows on the
-other, a moderator deletes, and a page that was away catches up. (Shared fixtures: tests/page.py.)"""
-import requests
+"""Step 12: rooms in the chat page, in a real browser. (Shared browser fixtures: tests/page.py.)"""
+import re
 
-from conftest import WAIT
-from page import browser, expect, open_tab  # noqa: F401
+from page import browser, expect, open_tab, send_from_python  # noqa: F401
 
 
-def log_in(tab, username):
-    """Register and log in through the page's form, as a student does."""
-    tab.page.fill("#username", username)
-    tab.page.fill("#password", "correct horse")
-    tab.page.get_by_role("button", name="Register and log in").click()
-    expect(tab.status()).to_have_text("online")
+def test_two_rooms_do_not_see_each_others_messages_or_presence(start_server, open_tab, async_mode):
+    server = start_server(ASYNC_MODE=async_mode)
+    one, two = open_tab(server, "/#grupo-1"), open_tab(server, "/#grupo-2")
+    for tab, name in ((one, "ana"), (two, "bea")):
+        expect(tab.status()).to_have_text("online")
+        tab.page.fill("#name", name)
+        tab.page.dispatch_event("#name", "change")  # reconnect with the name, so presence lists it
+    expect(one.page.locator("#presence")).to_have_text("1 online: ana")
+    expect(two.page.locator("#presence")).to_have_text("1 online: bea")
+    one.send("hola uno")
+    two.send("hola dos")
+    expect(one.messages("hola uno")).to_have_count(1)
+    expect(two.messages("hola dos")).to_have_count(1)
+    send_from_python(server, ["from python to grupo-1"], room="grupo-1")
+    expect(one.messages("from python to grupo-1")).to_have_count(1)
+    assert one.messages().locator("p").all_text_contents() == ["hola uno", "from python to grupo-1"]
+    assert two.messages().locator("p").all_text_contents() == ["hola dos"]
+    expect(one.page.locator("#room-list a[aria-current=page]")).to_have_text("grupo-1")
 
 
-def test_an_edit_and_a_delete_on_one_page_show_on_the_other(start_server, open_tab):
-    server = start_server(AUTH_REQUIRED="true", MODERATORS="profe")
-    ana, profe = open_tab(server), open_tab(server)
-    log_in(ana, "ana")
-    log_in(profe, "profe")
-    ana.send("hola")
-    ana_item, profe_item = ana.messages("hola"), profe.messages("hola")
-    expect(profe_item).to_have_count(1)
-    expect(ana_item.get_by_role("button")).to_have_text(["Edit", "Delete"])  # her own message
-    expect(profe_item.get_by_role("button")).to_have_text(["Delete"])  # a moderator's view
-    profe.send("from the teacher")
-    expect(ana.messages("from the teacher").get_by_role("button")).to_have_count(0)  # not hers
-
-    ana_item.get_by_role("button", name="Edit").click()
-    box = ana.page.get_by_role("textbox", name="Edit the message")
-    box.fill("hola, editado")
-    box.press("Enter")
-    for tab in (ana, profe):
-        expect(tab.messages("hola, editado")).to_have_count(1)
-        expect(tab.messages("hola, editado").locator(".edited")).to_have_text("(edited)")
-    expect(ana.messages("hola")).to_have_count(0)
-
-    delete = profe.messages("hola, editado").get_by_role("button", name="Delete")
-    delete.click()
-    expect(delete).to_have_text("Delete?")  # one click only asks
-    delete.click()
-    for tab in (ana, profe):
-        expect(tab.messages("hola, editado")).to_have_count(0)
-    assert [m["text"] for m in requests.get(server.url + "/messages", timeout=WAIT,
-                                            headers=token_header(server, "ana")).json()] == ["from the teacher"]
-
-
-def token_header(server, username):
-    credentials = {"username": username, "password": "correct horse"}
-    token = requests.post(server.url + "/auth/login", json=credentials, timeout=WAIT).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
-
-
-def test_a_page_back_after_a_restart_shows_the_edits_and_deletions_it_missed(start_server, open_tab):
-    server = start_server(AUTH_REQUIRED="true")
+def test_switching_rooms_loads_that_rooms_history_and_the_address_remembers_it(start_server, open_tab):
+    server = start_server()
+    send_from_python(server, ["g1", "g2"])
+    send_from_python(server, ["uno-1", "uno-2", "uno-3"], room="grupo-1")
     tab = open_tab(server)
-    log_in(tab, "ana")
-    for text in ("uno", "dos", "tres"):
-        tab.send(text)
-        expect(tab.messages(text)).to_have_count(1)
-    ids = [int(i) for i in tab.messages().evaluate_all("items => items.map(item => item.dataset.id)")]
-
-    # Hold the page's reconnection until the changes are made, so it can only learn of them by
-    # reading its messages again once it is back.
-    tab.page.route("**/socket.io/**", lambda route: route.abort())
-    server.stop()
-    expect(tab.status()).to_have_text("reconnecting")
-    server = start_server(port=server.port, AUTH_REQUIRED="true")
-    headers = token_header(server, "ana")
-    assert requests.patch(f"{server.url}/messages/{ids[0]}", json={"text": "uno, editado"}, headers=headers,
-                          timeout=WAIT).status_code == 200
-    assert requests.delete(f"{server.url}/messages/{ids[2]}", headers=headers, timeout=WAIT).status_code == 204
-    expect(tab.messages()).to_have_count(3)  # still the old state while away
-    tab.page.unroute("**/socket.io/**")
+    expect(tab.messages()).to_have_count(2)
+    expect(tab.page.locator("#room-list a")).to_have_text(["general", "grupo-1"])
     expect(tab.status()).to_have_text("online")
-    expect(tab.messages("uno, editado").locator(".edited")).to_have_text("(edited)")
-    expect(tab.messages("tres")).to_have_count(0)
-    assert tab.messages().locator("p").all_text_contents() == ["uno, editado", "dos"]
+
+    tab.page.click("#room-list a >> text=grupo-1")
+    expect(tab.page).to_have_url(re.compile(r"/#grupo-1$"))
+    expect(tab.messages()).to_have_count(3)
+    assert tab.messages().locator("p").all_text_contents() == ["uno-1", "uno-2", "uno-3"]
+    send_from_python(server, ["g3"])  # general's: not shown here
+    send_from_python(server, ["uno-4"], room="grupo-1")
+    expect(tab.messages("uno-4")).to_have_count(1)
+    expect(tab.messages("g3")).to_have_count(0)
+
+    tab.page.reload()  # the address keeps the room
+    expect(tab.messages()).to_have_count(4)
+    expect(tab.page.locator("#room-list a[aria-current=page]")).to_have_text("grupo-1")
+
+    tab.page.fill("#room-name", "grupo-9")  # a new room, from the box
+    tab.page.press("#room-name", "Enter")
+    expect(tab.page).to_have_url(re.compile(r"/#grupo-9$"))
+    expect(tab.messages()).to_have_count(0)
+    expect(tab.status()).to_have_text("online")
+    tab.page.fill("#name", "ana")
+    tab.send("first in grupo-9")
+    expect(tab.messages("first in grupo-9")).to_have_count(1)
+    expect(tab.page.locator("#room-list a[aria-current=page]")).to_have_text("grupo-9")
+
+    tab.page.click("#room-list a >> text=general")
+    expect(tab.messages()).to_have_count(3)
+    assert tab.messages().locator("p").all_text_contents() == ["g1", "g2", "g3"]
+
+
+def test_an_address_that_names_no_valid_room_opens_general(start_server, open_tab):
+    server = start_server()
+    send_from_python(server, ["in general"])
+    tab = open_tab(server, "/#Grupo%201!")
+    expect(tab.messages("in general")).to_have_count(1)
+    expect(tab.status()).to_have_text("online")
+    expect(tab.page.locator("#room-list a[aria-current=page]")).to_have_text("general")

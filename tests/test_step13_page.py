@@ -1,49 +1,79 @@
-"""Step 13: who is typing, and a colour per author, in a real browser. (Shared fixtures: tests/page.py.)"""
+"""Step 13: editing and deleting in the chat page, in a real browser: what one page does shows on the
+other, a moderator deletes, and a page that was away catches up. (Shared fixtures: tests/page.py.)"""
+import requests
+
+from conftest import WAIT
 from page import browser, expect, open_tab  # noqa: F401
 
 
-def colour_of(tab, text):
-    return tab.messages(text).locator("strong").evaluate("author => getComputedStyle(author).color")
-
-
-def name_and_wait(tab, name):
+def log_in(tab, username):
+    """Register and log in through the page's form, as a student does."""
+    tab.page.fill("#username", username)
+    tab.page.fill("#password", "correct horse")
+    tab.page.get_by_role("button", name="Register and log in").click()
     expect(tab.status()).to_have_text("online")
-    tab.page.fill("#name", name)
-    tab.page.dispatch_event("#name", "change")
-    expect(tab.page.locator("#presence")).to_contain_text(name)
 
 
-def test_one_page_shows_who_is_typing_on_another_in_its_room_only(start_server, open_tab, async_mode):
-    server = start_server(ASYNC_MODE=async_mode)
-    ana, bea, cid = open_tab(server, "/#grupo-1"), open_tab(server, "/#grupo-1"), open_tab(server, "/#grupo-2")
-    for tab, name in ((ana, "ana"), (bea, "bea"), (cid, "cid")):
-        name_and_wait(tab, name)
-    ana.page.type("#text", "hol")
-    expect(bea.page.locator("#typing")).to_have_text("ana is typing…")
-    expect(ana.page.locator("#typing")).to_have_text("")  # not to herself
-    ana.page.press("#text", "Enter")  # her message arrives: she is no longer typing
-    expect(bea.messages("hol")).to_have_count(1)
-    expect(bea.page.locator("#typing")).to_have_text("")
-    cid.send("in grupo-2")
-    expect(cid.messages("in grupo-2")).to_have_count(1)
-    expect(cid.page.locator("#typing")).to_have_text("")  # ana typed in another room
+def test_an_edit_and_a_delete_on_one_page_show_on_the_other(start_server, open_tab):
+    server = start_server(AUTH_REQUIRED="true", MODERATORS="profe")
+    ana, profe = open_tab(server), open_tab(server)
+    log_in(ana, "ana")
+    log_in(profe, "profe")
+    ana.send("hola")
+    ana_item, profe_item = ana.messages("hola"), profe.messages("hola")
+    expect(profe_item).to_have_count(1)
+    expect(ana_item.get_by_role("button")).to_have_text(["Edit", "Delete"])  # her own message
+    expect(profe_item.get_by_role("button")).to_have_text(["Delete"])  # a moderator's view
+    profe.send("from the teacher")
+    expect(ana.messages("from the teacher").get_by_role("button")).to_have_count(0)  # not hers
 
-    ana.page.type("#text", "otra")  # then stops: gone after 3 s without news
-    expect(bea.page.locator("#typing")).to_have_text("ana is typing…")
-    assert cid.page.locator("#typing").text_content() == ""  # grupo-2 hears nothing of grupo-1
-    expect(bea.page.locator("#typing")).to_have_text("", timeout=6_000)
+    ana_item.get_by_role("button", name="Edit").click()
+    box = ana.page.get_by_role("textbox", name="Edit the message")
+    box.fill("hola, editado")
+    box.press("Enter")
+    for tab in (ana, profe):
+        expect(tab.messages("hola, editado")).to_have_count(1)
+        expect(tab.messages("hola, editado").locator(".edited")).to_have_text("(edited)")
+    expect(ana.messages("hola")).to_have_count(0)
+
+    delete = profe.messages("hola, editado").get_by_role("button", name="Delete")
+    delete.click()
+    expect(delete).to_have_text("Delete?")  # one click only asks
+    delete.click()
+    for tab in (ana, profe):
+        expect(tab.messages("hola, editado")).to_have_count(0)
+    assert [m["text"] for m in requests.get(server.url + "/messages", timeout=WAIT,
+                                            headers=token_header(server, "ana")).json()] == ["from the teacher"]
 
 
-def test_each_author_has_a_colour_of_their_own_the_same_on_every_page(start_server, open_tab):
-    server = start_server()
-    ana, bea = open_tab(server), open_tab(server)
-    name_and_wait(ana, "ana")
-    name_and_wait(bea, "bea")
-    ana.send("de ana")
-    bea.send("de bea")
-    for tab in (ana, bea):
-        expect(tab.messages("de bea")).to_have_count(1)
-        expect(tab.messages("de ana")).to_have_count(1)
-    assert colour_of(ana, "de ana") == colour_of(bea, "de ana")
-    assert colour_of(ana, "de bea") == colour_of(bea, "de bea")
-    assert colour_of(ana, "de ana") != colour_of(ana, "de bea")
+def token_header(server, username):
+    credentials = {"username": username, "password": "correct horse"}
+    token = requests.post(server.url + "/auth/login", json=credentials, timeout=WAIT).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_page_back_after_a_restart_shows_the_edits_and_deletions_it_missed(start_server, open_tab):
+    server = start_server(AUTH_REQUIRED="true")
+    tab = open_tab(server)
+    log_in(tab, "ana")
+    for text in ("uno", "dos", "tres"):
+        tab.send(text)
+        expect(tab.messages(text)).to_have_count(1)
+    ids = [int(i) for i in tab.messages().evaluate_all("items => items.map(item => item.dataset.id)")]
+
+    # Hold the page's reconnection until the changes are made, so it can only learn of them by
+    # reading its messages again once it is back.
+    tab.page.route("**/socket.io/**", lambda route: route.abort())
+    server.stop()
+    expect(tab.status()).to_have_text("reconnecting")
+    server = start_server(port=server.port, AUTH_REQUIRED="true")
+    headers = token_header(server, "ana")
+    assert requests.patch(f"{server.url}/messages/{ids[0]}", json={"text": "uno, editado"}, headers=headers,
+                          timeout=WAIT).status_code == 200
+    assert requests.delete(f"{server.url}/messages/{ids[2]}", headers=headers, timeout=WAIT).status_code == 204
+    expect(tab.messages()).to_have_count(3)  # still the old state while away
+    tab.page.unroute("**/socket.io/**")
+    expect(tab.status()).to_have_text("online")
+    expect(tab.messages("uno, editado").locator(".edited")).to_have_text("(edited)")
+    expect(tab.messages("tres")).to_have_count(0)
+    assert tab.messages().locator("p").all_text_contents() == ["uno, editado", "dos"]

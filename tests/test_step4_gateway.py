@@ -1,6 +1,4 @@
 """Step 4: the Socket.IO gateway. Lifecycle, event_message -> new_message, acks and refusals."""
-import pathlib
-import re
 import time
 
 import pytest
@@ -56,15 +54,6 @@ def test_presence_after_a_disconnect(connect):
     assert in_general(ana.wait_for("presence", count=seen + 1)[-1]) == {"online": 1, "users": ["ana"]}
 
 
-def test_joins_at_once_share_one_presence_broadcast(connect):
-    first = connect(auth={"name": "p0"})
-    for n in range(1, 20):
-        connect(auth={"name": f"p{n}"})
-    presences = first.wait_for("presence")
-    assert presences[-1]["online"] == 20
-    assert len(presences) < 5  # coalesced, not one per join
-
-
 def test_a_message_is_acked_and_broadcast_to_everyone(connect):
     ana, bea = connect(auth={"name": "ana"}), connect(auth={"name": "bea"})
     ack = ana.emit("event_message", {"text": " hola ", "author": "ana"})
@@ -100,7 +89,6 @@ def test_a_client_can_send_without_asking_for_an_ack(connect):
     ({"text": 5, "author": "ana"}, "text must be a string"),
     ({"text": ["hola"], "author": "ana"}, "text must be a string"),
     ({"text": "x" * 1001, "author": "ana"}, "text is longer than 1000 characters"),
-    ({"text": "a\x00b", "author": "ana"}, "text must be valid text"),  # UTF-8 and PostgreSQL refuse NUL
     ({"text": "hola"}, "author is required"),
     ({"text": "hola", "author": ""}, "author must not be empty"),
     ({"text": "hola", "author": "  "}, "author must not be empty"),
@@ -184,45 +172,3 @@ def test_two_real_clients_chat(start_server, async_mode, transport):
     finally:
         ana.disconnect()
         bea.disconnect()
-
-
-def test_the_message_example_is_the_contracts_shape(spec):
-    message = spec["definitions"]["Message"]
-    assert {"id", "author", "text", "created_at"} <= set(message["required"])  # and room, from step 11
-    example = {k: v["example"] for k, v in message["properties"].items()}
-    assert example["created_at"].endswith("Z")
-
-
-def events_in_the_code(source):
-    """(action, event) for every handler (@socketio.on, "receive") and every event the server emits
-    ("send"), read from app.py's source: the catch-all "*" of step 10 names no event."""
-    received = re.findall(r'^@socketio\.on\("([^"]+)"\)', source, re.MULTILINE)
-    sent = re.findall(r'\bemit\(\s*"([^"]+)"', source)
-    return {("receive", event) for event in received if event != "*"} | {("send", event) for event in sent}
-
-
-def events_in_the_document(document):
-    """(action, event name) of every operation of the AsyncAPI document (its replies are acks)."""
-    messages = document["channels"]["chat"]["messages"]
-    return {(operation["action"], messages[reference["$ref"].split("/")[-1]]["name"])
-            for operation in document["operations"].values() for reference in operation["messages"]}
-
-
-def test_every_socket_event_is_documented_and_nothing_else(client):
-    """Add a handler or an emit without document_event(), or document one that is gone: this fails."""
-    source = pathlib.Path(chat.__file__).read_text()
-    in_the_code = events_in_the_code(source)
-    assert {("receive", "event_message"), ("send", "new_message"), ("send", "message_error"),
-            ("send", "presence"), ("receive", "connect"), ("receive", "disconnect")} <= in_the_code
-    assert events_in_the_document(client.get("/asyncapi.json").get_json()) == in_the_code
-
-
-def test_the_events_and_the_rest_api_share_one_message_schema(client):
-    assert chat.ASYNCAPI["components"]["schemas"]["Message"] is chat.MESSAGE_SCHEMA
-    assert chat.swagger.template["definitions"]["Message"] is chat.MESSAGE_SCHEMA
-    assert chat.ASYNCAPI["channels"]["chat"]["messages"]["send_new_message"]["payload"] is chat.MESSAGE_SCHEMA
-    document = client.get("/asyncapi.json").get_json()
-    assert document["components"]["schemas"]["Message"] == client.get("/apispec.json").get_json()[
-        "definitions"]["Message"]
-    refused = document["channels"]["chat"]["messages"]["receive_connect_reply"]
-    assert refused["name"] == "connect_error" and "examples" in refused["payload"]["properties"]["message"]

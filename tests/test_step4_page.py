@@ -86,7 +86,7 @@ def test_the_next_message_typed_before_the_last_ack_arrives_is_kept(start_server
         sockets.append(page_socket)
         page_socket.on_message(lambda frame: (upgraded.append(frame == "5"), server_socket.send(frame)))
         # Acks of a saved message ('43<id>[{"ok":true,"message":...') wait in `held`; every other
-        # frame (`typing`'s ack, from step 13, included) goes straight on to the page.
+        # frame (`typing`'s ack, from step 14, included) goes straight on to the page.
         saved_ack = re.compile(r'43\d+\[\{"ok":true,"message"')
         server_socket.on_message(lambda frame: held.append(frame) if saved_ack.match(frame)
                                  else page_socket.send(frame))
@@ -182,3 +182,54 @@ def test_sending_without_a_name_asks_for_one_and_sends_nothing(start_server, ope
     send_from_python(server, ["after"])  # anything the first Enter had sent would show before this
     expect(tab.messages("after")).to_have_count(1)
     assert tab.messages().locator("p").all_text_contents() == ["hola", "after"]  # the first Enter sent nothing
+
+
+# --- The page the student writes: static/mini.html and static/mini.js ---------------------------
+
+def open_mini_page(browser, server, name):
+    """Step 4's own page, as the tutorial has the student type it, its prompt answered with `name`."""
+    context = browser.new_context()
+    page = context.new_page()
+    errors = []
+    page.on("dialog", lambda dialog: dialog.accept(name))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server.url + "/static/mini.html")
+    return context, page, errors
+
+
+def test_the_page_the_student_writes_chats_with_itself_and_with_the_full_page(start_server, browser, open_tab):
+    server = start_server()
+    (ana_context, ana, ana_errors), (bea_context, bea, bea_errors) = (
+        open_mini_page(browser, server, "ana"), open_mini_page(browser, server, "bea"))
+    full = open_tab(server)  # the repository's page, with no name yet: counted, not listed
+    try:
+        expect(bea.locator("#presence")).to_have_text("3 online: ana, bea")
+        ana.fill("#text", XSS)
+        ana.press("#text", "Enter")
+        for page in (ana, bea):
+            expect(page.locator("#messages li")).to_have_text([f"ana: {XSS}"])  # as text
+            expect(page.locator("#messages img")).to_have_count(0)  # never as HTML
+        expect(ana.locator("#text")).to_have_value("")  # the ack said ok
+        expect(full.messages(XSS)).to_have_count(1)
+        bea.fill("#text", "   ")
+        bea.press("#text", "Enter")
+        expect(bea.locator("#error")).to_have_text("text must not be empty")  # the ack's reason
+        expect(bea.locator("#text")).to_have_value("   ")
+        full.page.fill("#name", "cid")
+        full.send("from the full page")
+        expect(ana.locator("#messages li").last).to_have_text("cid: from the full page")
+        expect(ana.locator("#messages li")).to_have_count(2)  # nothing refused was shown
+    finally:
+        ana_context.close()
+        bea_context.close()
+    assert ana_errors == bea_errors == []
+
+
+def test_the_page_the_student_writes_says_why_it_was_refused(start_server, browser):
+    server = start_server()
+    context, page, errors = open_mini_page(browser, server, "x" * 33)
+    try:
+        expect(page.locator("#error")).to_have_text("name is longer than 32 characters")
+    finally:
+        context.close()
+    assert errors == []

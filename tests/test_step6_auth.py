@@ -11,7 +11,7 @@ import socketio
 from flask_jwt_extended import create_access_token
 
 import app as chat
-from conftest import WAIT, needs_package
+from conftest import WAIT
 from test_step4_gateway import count_messages, presence_when_online, real_client
 
 
@@ -28,8 +28,8 @@ def register_and_login(client, username="ana", password="correct horse"):
 
 
 def mint(identity="ana", **kwargs):
-    """A token for `identity`, whose account exists (step 10 refuses tokens of deleted accounts),
-    naming the account's id as login does (step 10)."""
+    """A token for `identity`, whose account exists (step 11 refuses tokens of deleted accounts),
+    naming the account's id as login does (step 11)."""
     with chat.app.app_context():
         user = chat.db.session.scalar(chat.db.select(chat.User).where(chat.User.username == identity))
         if not user:
@@ -54,20 +54,18 @@ def bad_tokens():
         "tampered": f"{header}.{b64({**claims, 'sub': 'admin'})}.{signature}",
         "alg none": f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}.",
         "expired": mint(expires_delta=timedelta(seconds=-1)),
-        "not a username": mint("ana\nadmin"),  # signed with our key, yet no valid username
     }
 
 
 # --- Accounts -----------------------------------------------------------------------------------
 
-def test_register_then_login_then_me(client):
+def test_register_then_login(client):
     response = client.post("/auth/register", json={"username": "ana", "password": "correct horse"})
     assert response.status_code == 201
     assert response.get_json() == {"id": response.get_json()["id"], "username": "ana"}
-    token = client.post("/auth/login", json={"username": "ana", "password": "correct horse"}).get_json()[
-        "access_token"]
-    me = client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
-    assert me.status_code == 200 and me.get_json()["username"] == "ana"
+    login = client.post("/auth/login", json={"username": "ana", "password": "correct horse"}).get_json()
+    assert login["username"] == "ana"
+    assert pyjwt.decode(login["access_token"], options={"verify_signature": False})["sub"] == "ana"
 
 
 def test_passwords_are_stored_hashed(client):
@@ -106,25 +104,6 @@ def test_a_body_that_is_not_json_is_400(client):
     assert response.status_code == 400 and "error" in response.get_json()
 
 
-def test_bad_password_and_unknown_user_cost_one_hash_check_and_get_the_same_401(client, monkeypatch):
-    """Same answer, same work: else the answer or its response time tells which usernames exist."""
-    register_and_login(client)
-    checked = []  # the hash each login checked the password against
-    real_check = chat.check_password_hash
-
-    def counting_check(hash_, password):
-        checked.append(hash_)
-        return real_check(hash_, password)
-
-    monkeypatch.setattr(chat, "check_password_hash", counting_check)
-    wrong = client.post("/auth/login", json={"username": "ana", "password": "wrong password"})
-    unknown = client.post("/auth/login", json={"username": "nobody", "password": "wrong password"})
-    assert len(checked) == 2  # one password check each
-    assert checked[0].split("$")[0] == checked[1].split("$")[0]  # same method and cost: "scrypt:32768:8:1"
-    assert wrong.status_code == unknown.status_code == 401
-    assert wrong.get_json() == unknown.get_json() == {"error": "wrong username or password"}
-
-
 def test_a_login_token_lasts_sixty_minutes_by_default(client):
     claims = pyjwt.decode(register_and_login(client), options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == 60 * 60
@@ -138,31 +117,25 @@ def test_registration_works_with_auth_on(client, auth_on):
 
 def test_history_needs_a_token_when_auth_is_on(client, auth_on):
     response = client.get("/messages")
-    assert response.status_code == 401 and response.get_json()["error"].startswith("missing token")
+    assert response.status_code == 401 and "Missing Authorization Header" in response.get_json()["error"]
     token = register_and_login(client)
     assert client.get("/messages", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
 @pytest.mark.parametrize("kind", ["garbage", "other key", "tampered", "alg none", "expired"])
-def test_history_refuses_bad_tokens_with_401(client, auth_on, kind):
+def test_history_refuses_bad_tokens(client, auth_on, kind):
+    """A JSON error and a 4xx: 401 for an expired one, 422 for one that cannot be read (step 9
+    makes every token problem a 401)."""
     response = client.get("/messages", headers={"Authorization": f"Bearer {bad_tokens()[kind]}"})
-    assert response.status_code == 401
-    expected = "expired token" if kind == "expired" else "invalid token"
-    assert response.get_json()["error"].startswith(expected)
-
-
-def test_me_without_a_token_is_401(client):
-    assert client.get("/auth/me").status_code == 401
+    assert response.status_code in (401, 422) and response.get_json()["error"]
 
 
 # --- Socket.IO with AUTH_REQUIRED=true ----------------------------------------------------------
 
-@pytest.mark.parametrize("where", ["auth", "header", "query"])
+@pytest.mark.parametrize("where", ["auth", "query"])  # and a header, from step 9 on
 def test_the_token_sets_the_author_wherever_it_is_sent(client, connect, auth_on, where):
     token = register_and_login(client)
-    place = {"auth": {"auth": {"token": token}},
-             "header": {"headers": {"Authorization": f"Bearer {token}"}},
-             "query": {"query_string": f"token={token}"}}[where]
+    place = {"auth": {"auth": {"token": token}}, "query": {"query_string": f"token={token}"}}[where]
     ana, other = connect(**place), connect(auth={"token": mint("bea")})
     assert ana.test_client.is_connected()
     ack = ana.emit("event_message", {"text": "hola", "author": "somebody else"})
@@ -177,8 +150,7 @@ def test_presence_lists_a_logged_in_connection_under_its_username_not_its_handsh
     assert presence_when_online(bea, 2)["users"] == ["ana", "bea"]  # "pretender" is nobody's name
 
 
-@pytest.mark.parametrize("kind", ["missing", "garbage", "other key", "tampered", "alg none", "expired",
-                                  "not a username"])
+@pytest.mark.parametrize("kind", ["missing", "garbage", "other key", "tampered", "alg none", "expired"])
 def test_bad_tokens_cannot_connect(app, connect, auth_on, kind):
     token = None if kind == "missing" else bad_tokens()[kind]
     refused = chat.socketio.test_client(app, auth={"token": token, "name": "mallory"})
@@ -229,23 +201,21 @@ def test_real_server_with_auth(start_server, async_mode):
     token = requests.post(server.url + "/auth/login", json=credentials, timeout=WAIT).json()["access_token"]
     assert requests.get(server.url + "/messages", timeout=WAIT).status_code == 401
 
-    assert refusal(server) == "missing token: log in, then send it in auth {token}, a Bearer header or ?token="
+    assert refusal(server) == "missing token: log in, then send it in auth {token} or ?token="
     for kind, token_ in bad_tokens().items():
         expected = "expired token" if kind == "expired" else "invalid token"
         assert refusal(server, auth={"token": token_}).startswith(expected), kind
 
     events = []
-    clients = [real_client(server, events, "auth", auth={"token": token}),
-               real_client(server, events, "header", headers={"Authorization": f"Bearer {token}"}),
-               socketio.Client(reconnection=False)]
-    clients[2].connect(f"{server.url}?token={token}", transports=["websocket"], wait_timeout=WAIT)
+    clients = [real_client(server, events, "auth", auth={"token": token}), socketio.Client(reconnection=False)]
+    clients[1].connect(f"{server.url}?token={token}", transports=["websocket"], wait_timeout=WAIT)
     try:
         for client in clients:
             ack = client.call("event_message", {"text": "hola", "author": "mallory"}, timeout=WAIT)
             assert ack["ok"] is True and ack["message"]["author"] == "ana"
         history = requests.get(server.url + "/messages", headers={"Authorization": f"Bearer {token}"},
                                timeout=WAIT).json()
-        assert [m["author"] for m in history] == ["ana"] * 3
+        assert [m["author"] for m in history] == ["ana"] * 2
     finally:
         for client in clients:
             client.disconnect()
@@ -293,39 +263,6 @@ def test_the_token_lifetime_is_configurable(start_server, minutes):
     token = requests.post(server.url + "/auth/login", json=credentials, timeout=WAIT).json()["access_token"]
     claims = pyjwt.decode(token, options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == int(float(minutes) * 60)
-
-
-@pytest.mark.parametrize("auth_required", ["false", "true"])
-def test_schemathesis_finds_no_5xx_and_no_response_outside_the_spec(start_server, auth_required, tmp_path):
-    """Property-based requests generated from the live spec; every answer must match it."""
-    needs_package("schemathesis")
-    import subprocess
-    import sys
-
-    import requests
-
-    server = start_server(AUTH_REQUIRED=auth_required)
-    credentials = {"username": "fuzzer", "password": "correct horse"}
-    requests.post(server.url + "/auth/register", json=credentials, timeout=5)
-    token = requests.post(server.url + "/auth/login", json=credentials, timeout=5).json()["access_token"]
-    result = subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli", "run", server.url + "/apispec.json",
-         "--checks", "all",
-         # Swagger 2.0 cannot say "before and after are exclusive", so that valid-looking pair is a 400.
-         "--exclude-checks", "positive_data_acceptance",
-         "--max-examples", "25", "--workers", "1", "--seed", "1",
-         "--header", f"Authorization: Bearer {token}"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path)  # it writes a cache folder
-    assert result.returncode == 0, result.stdout[-4000:]
-    assert "passed" in result.stdout
-
-
-def test_the_authorize_button_and_the_locks(spec):
-    assert spec["securityDefinitions"]["Bearer"] == {"type": "apiKey", "name": "Authorization", "in": "header"}
-    assert {"Bearer": []} in spec["paths"]["/auth/me"]["get"]["security"]
-    assert {"Bearer": []} in spec["paths"]["/messages"]["get"]["security"]
-    login = spec["paths"]["/auth/login"]["post"]
-    assert login["parameters"][0]["schema"] == {"$ref": "#/definitions/Credentials"}
 
 
 def test_sql_in_a_username_is_refused_as_a_username(client):

@@ -1,4 +1,4 @@
-"""Step 13: who is typing. `typing` reaches the others in the room only, is never saved, counts at
+"""Step 14: who is typing. `typing` reaches the others in the room only, is never saved, counts at
 most 2 a second per connection, ignores connections with no name; real servers in both async modes."""
 import pytest
 import socketio
@@ -7,7 +7,7 @@ import app as chat
 from conftest import WAIT, disconnect_all
 from test_step4_gateway import count_messages
 from test_step6_auth import mint
-from test_step9_processes import wait_until
+from test_step10_processes import wait_until
 
 
 def test_typing_reaches_the_others_in_the_room_and_is_never_saved(connect):
@@ -89,7 +89,7 @@ def test_typing_on_a_real_server(start_server, async_mode):
 
 
 def test_a_script_flooding_typing_is_cut_off(start_server):
-    """Step 10's rule holds for typing too: far beyond its limit, a connection is disconnected."""
+    """Step 11's rule holds for typing too: far beyond its limit, a connection is disconnected."""
     server = start_server(RATE_LIMIT_BURST="4")  # cut off past 20 refused events in 10 s
     flooder, good = socketio.Client(reconnection=False), socketio.Client()
     seen = []

@@ -1,4 +1,5 @@
-"""Step 5, under stress: an acknowledged message is never lost, never doubled, never reordered."""
+"""Step 8, under stress: an acknowledged message is never lost, never doubled, never reordered, with
+the database of step 5 tuned for it (WAL, a short busy timeout) and history read page by page."""
 import os
 import signal
 import sqlite3
@@ -34,7 +35,7 @@ def test_acknowledged_messages_survive_a_hard_kill(start_server):
     client.connect(server.url, transports=["websocket"], auth={"name": "ana"}, wait_timeout=WAIT)
     # Pipeline messages without waiting, so some are in flight when the process dies.
     # (Step 5 commits with SQLite's default journal, which syncs the disk each time: slow, so the
-    # test waits for a few acknowledgements only; step 7's WAL makes it fast.)
+    # test waits for a few acknowledgements only; step 8's WAL makes it fast.)
     for n in range(1000):
         client.emit("event_message", {"text": f"m{n}"}, callback=lambda ack: acked.append(ack))
         if len(acked) >= 20:
@@ -107,12 +108,10 @@ def test_a_locked_database_refuses_messages_then_chat_resumes(start_server, tmp_
         locker.execute("BEGIN IMMEDIATE")
         ack = ana.call("event_message", {"text": "while locked"}, timeout=WAIT)
         assert ack == {"ok": False, "error": "database unavailable: message not saved, try again"}
-        assert requests.get(server.url + "/health", timeout=WAIT).status_code == 503
         # a short busy timeout: a lock held elsewhere must not freeze the server for everyone
         assert requests.get(server.url + "/", timeout=WAIT).status_code == 200
         wait_until(lambda: {"error": ack["error"]} in events)
         locker.execute("ROLLBACK")
-        assert requests.get(server.url + "/health", timeout=WAIT).json() == {"status": "ok"}
         ack = ana.call("event_message", {"text": "back"}, timeout=WAIT)
         assert ack["ok"] is True
         wait_until(lambda: ack["message"] in events)
@@ -140,12 +139,10 @@ def test_sql_injection_strings_are_just_text(start_server):
 
 def test_a_read_only_database_refuses_messages_then_chat_resumes(start_server, tmp_path):
     first = start_server()
-    assert requests.get(first.url + "/health", timeout=WAIT).status_code == 200
+    assert requests.get(first.url + "/messages", timeout=WAIT).status_code == 200  # the file exists
     first.stop()
     # The same file, opened read-only (as root, file permissions cannot make it read-only).
     read_only = start_server(DATABASE_URL=f"sqlite:///file:{tmp_path}/chat.db?mode=ro&uri=true")
-    health = requests.get(read_only.url + "/health", timeout=WAIT)
-    assert health.status_code == 503 and health.json() == {"error": "database unavailable"}
     client = socketio.Client(reconnection=False)
     errors = []
     client.on("message_error", errors.append)
@@ -157,7 +154,6 @@ def test_a_read_only_database_refuses_messages_then_chat_resumes(start_server, t
     client.disconnect()
     read_only.stop()
     writable = start_server()
-    assert requests.get(writable.url + "/health", timeout=WAIT).status_code == 200
     client = socketio.Client(reconnection=False)
     client.connect(writable.url, transports=["websocket"], auth={"name": "ana"}, wait_timeout=WAIT)
     assert client.call("event_message", {"text": "saved"}, timeout=WAIT)["ok"] is True

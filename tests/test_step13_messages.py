@@ -1,4 +1,4 @@
-"""Step 12: messages by id. Read, edit (its account only), delete (its account or a moderator),
+"""Step 13: messages by id. Read, edit (its account only), delete (its account or a moderator),
 message_updated and message_deleted to its room after the commit, room counts kept, the limits, and
 real servers (both async modes, two processes sharing Redis)."""
 import logging
@@ -14,8 +14,8 @@ import app as chat
 from conftest import ROOT, WAIT, disconnect_all, no_garbage_collection
 from test_step4_gateway import count_messages
 from test_step6_auth import auth_on, mint, register_and_login  # noqa: F401 (auth_on: a fixture)
-from test_step10_limits import CREDENTIALS, delete_account
-from test_step9_processes import (Listener, fresh_postgres, postgres, redis_url,  # noqa: F401
+from test_step11_limits import CREDENTIALS, delete_account
+from test_step10_processes import (Listener, fresh_postgres, postgres, redis_url,  # noqa: F401
                                   two_processes, wait_until)
 
 
@@ -220,7 +220,7 @@ def test_a_removed_accounts_id_is_never_given_again(client):
 
 
 def test_an_account_made_again_under_the_same_name_does_not_inherit_old_tokens(client, auth_on):
-    """A token names its account's id (step 10), and no id is given twice (this step)."""
+    """A token names its account's id (step 11), and no id is given twice (this step)."""
     old_token = register_and_login(client)
     delete_account("ana")  # the newest account: its id would be the next one's
     assert client.post("/auth/register", json=CREDENTIALS).status_code == 201  # another ana

@@ -1,6 +1,7 @@
-"""Step 7: make it fast. What each speed fix promises, checked where it can be seen: websockets
-without compression, TCP_NODELAY and gc.freeze() at start, a raised open-file limit, SQLite in WAL mode.
-(The figures themselves live in bench/, never in tests.)"""
+"""Step 8: make it fast. What each speed fix promises, checked where it can be seen: `python app.py`
+serves with eventlet, joins at once share one presence, websockets without compression, TCP_NODELAY and
+gc.freeze() at start, a raised open-file limit, SQLite in WAL mode. (The figures themselves live in
+bench/, never in tests.)"""
 import json
 import os
 import re
@@ -13,6 +14,26 @@ import websocket
 
 import app as chat
 from conftest import APP_DIR, NO_PER_ADDRESS_LIMITS, WAIT
+
+
+def test_python_app_py_serves_with_eventlet_and_says_so_in_one_plain_line(start_server, project_copy):
+    """eventlet's own 9-line deprecation banner becomes one log line; the ready line names both pages."""
+    server = start_server(cwd=project_copy, JWT_SECRET_KEY="")  # ASYNC_MODE unset: python app.py's own
+    log = server.log()
+    assert "serving with eventlet, which is in maintenance mode; ASYNC_MODE=threading is the " \
+           "alternative" in log
+    assert f"Chat Live: chat page {server.url}/  API docs {server.url}/docs/" in log
+    assert not re.search(r"warn|error|traceback|deprecat", log, re.I), log
+    assert "Werkzeug" not in requests.get(server.url + "/", timeout=WAIT).headers.get("Server", "")
+
+
+def test_joins_at_once_share_one_presence_broadcast(connect):
+    first = connect(auth={"name": "p0"})
+    for n in range(1, 20):
+        connect(auth={"name": f"p{n}"})
+    presences = first.wait_for("presence")
+    assert presences[-1]["online"] == 20
+    assert len(presences) < 5  # coalesced, not one per join
 
 
 def test_websockets_are_served_uncompressed(start_server, async_mode):
@@ -47,7 +68,7 @@ def test_the_server_raises_a_low_open_file_limit_for_a_big_class(start_server, a
                 f"ws://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=websocket", timeout=WAIT)
             sockets.append(ws)
             assert ws.recv().startswith("0{")  # Engine.IO's "open" packet: the server took it
-        assert requests.get(server.url + "/health", timeout=WAIT).json() == {"status": "ok"}
+        assert requests.get(server.url + "/messages?limit=1", timeout=WAIT).status_code == 200
     finally:
         for ws in sockets:
             ws.close()
@@ -108,3 +129,23 @@ def test_the_sqlite_database_runs_in_wal_mode(app):
     with app.app_context():
         assert chat.db.session.execute(chat.db.text("PRAGMA journal_mode")).scalar() == "wal"
         assert chat.db.session.execute(chat.db.text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+
+
+def test_the_address_to_give_the_class_is_one_of_this_machine():
+    """HOST=0.0.0.0 serves every network of the machine; the ready line then names an address students
+    can type, never 0.0.0.0, and one this machine really has (it can listen there)."""
+    import ipaddress
+    import socket
+
+    assert chat.address_to_share("127.0.0.1") == "127.0.0.1"
+    shared = chat.address_to_share("0.0.0.0")
+    assert not ipaddress.ip_address(shared).is_unspecified
+    with socket.socket() as listener:
+        listener.bind((shared, 0))
+
+
+def test_a_class_server_prints_the_address_to_share(start_server):
+    server = start_server(HOST="0.0.0.0")  # the tests still reach it on 127.0.0.1
+    shared = chat.address_to_share("0.0.0.0")
+    assert f"Chat Live: chat page http://{shared}:{server.port}/  API docs http://{shared}:{server.port}/docs/" \
+        in server.log()

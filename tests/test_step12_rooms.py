@@ -1,4 +1,4 @@
-"""Step 11: rooms. Messages and presence go to a room, `join` moves a connection, history and
+"""Step 12: rooms. Messages and presence go to a room, `join` moves a connection, history and
 GET /rooms per room, the upgrade of a database made by the previous release, index range scans, and
 rooms across two processes sharing Redis."""
 import os
@@ -15,7 +15,7 @@ import app as chat
 from conftest import ROOT, WAIT, disconnect_all
 from test_step4_gateway import presence_when_online
 from test_step6_auth import auth_on  # noqa: F401 (a fixture)
-from test_step9_processes import (Listener, fresh_postgres, postgres, redis_url,  # noqa: F401
+from test_step10_processes import (Listener, fresh_postgres, postgres, redis_url,  # noqa: F401
                                   two_processes, wait_until)
 
 BAD_ROOMS = ["Grupo-1", "grupo 1", "", "x" * 33, "grupo/1", "sala-ñ", 7, None, ["general"]]

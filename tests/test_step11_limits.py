@@ -1,4 +1,4 @@
-"""Step 10: the rules behind the attack tests of test_step10_hostile.py. Logins limited per address,
+"""Step 11: the rules behind the attack tests of test_step11_hostile.py. Logins limited per address,
 hashing off the hub, logout and revoked tokens (REST, sockets, every process), name rules, presence of
 at most 100 names, a full disk, malformed JSON, and logs with no token in them."""
 import contextlib
@@ -22,7 +22,7 @@ import app as chat
 from conftest import WAIT, no_garbage_collection
 from test_step4_gateway import count_messages
 from test_step6_auth import auth_on, mint, register_and_login  # noqa: F401 (auth_on: a fixture)
-from test_step9_processes import (fresh_postgres, needs, postgres, redis_url, running_nginx,  # noqa: F401
+from test_step10_processes import (fresh_postgres, needs, postgres, redis_url, running_nginx,  # noqa: F401
                                   two_processes)
 
 CREDENTIALS = {"username": "ana", "password": "correct horse"}
@@ -185,6 +185,30 @@ def test_a_token_logged_out_elsewhere_saves_nothing_after_a_second(client, conne
     assert ana.emit("event_message", {"text": "tres"}) == {
         "ok": False, "error": "invalid token: logged out or account deleted, log in again"}
     assert count_messages() == 2
+
+
+def test_me_says_whose_token_it_is_until_it_is_logged_out(client):
+    token = register_and_login(client)
+    header = {"Authorization": f"Bearer {token}"}
+    me = client.get("/auth/me", headers=header)
+    assert me.status_code == 200 and me.get_json() == {"id": me.get_json()["id"], "username": "ana"}
+    assert client.post("/auth/logout", headers=header).status_code == 204
+    assert client.get("/auth/me", headers=header).status_code == 401
+
+
+def test_me_without_a_token_is_401(client):
+    assert client.get("/auth/me").status_code == 401
+
+
+def test_me_and_logout_are_locked_in_the_docs(spec):
+    assert {"Bearer": []} in spec["paths"]["/auth/me"]["get"]["security"]
+    assert {"Bearer": []} in spec["paths"]["/auth/logout"]["post"]["security"]
+
+
+def test_a_token_signed_with_our_key_for_no_valid_username_cannot_connect(auth_on):
+    forged = mint("ana\nadmin")  # only a leaked key can make one: its "name" would forge log lines
+    refused = chat.socketio.test_client(chat.app, auth={"token": forged, "name": "mallory"})
+    assert not refused.is_connected() and chat.connections == {}
 
 
 def test_logout_needs_a_token(client):
@@ -398,7 +422,7 @@ def test_a_connection_is_cut_off_past_five_bursts_of_refusals_not_at_five(connec
     """RATE_LIMIT_BURST=2: 10 refused events in 10 s are tolerated, the 11th cuts the connection."""
     monkeypatch.setitem(chat.app.config, "RATE_LIMIT_BURST", 2)
     cut = []
-    monkeypatch.setattr(chat, "cut_off", cut.append)  # the real cut-off: test_step10_hostile.py
+    monkeypatch.setattr(chat, "cut_off", cut.append)  # the real cut-off: test_step11_hostile.py
     ana = connect(auth={"name": "ana"})
     for n in range(10):
         assert ana.emit("no_such_event", {})["ok"] is False

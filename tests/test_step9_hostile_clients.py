@@ -66,7 +66,7 @@ def engineio_websocket(server):
 def assert_still_serving(server, good, text):
     ack = good.call("event_message", {"text": text}, timeout=WAIT)
     assert ack["ok"] is True, ack
-    assert requests.get(server.url + "/health", timeout=WAIT).status_code == 200
+    assert requests.get(server.url + "/messages?limit=1", timeout=WAIT).status_code == 200
 
 
 @pytest.fixture

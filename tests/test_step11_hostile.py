@@ -1,4 +1,4 @@
-"""Step 10 (issue 14): a hostile client must not hurt anyone else.
+"""Step 11 (issue 14): a hostile client must not hurt anyone else.
 
 Each attack that issue 14 measured against `python app.py` runs here for a few seconds, in both async
 modes, while a well-behaved "probe" user on another address (127.0.0.2; the server and attackers use

@@ -118,7 +118,7 @@ def flask(database_url, message_queue, *args):
 def two_processes(start_server, redis_url, fresh_postgres, async_mode):
     import redis
 
-    redis.Redis.from_url(redis_url).flushdb()  # no login attempts counted by an earlier test (step 10)
+    redis.Redis.from_url(redis_url).flushdb()  # no login attempts counted by an earlier test (step 11)
     env = {"DATABASE_URL": fresh_postgres["url"], "MESSAGE_QUEUE": redis_url, "ASYNC_MODE": async_mode,
            "RATE_LIMIT_PER_SECOND": "0", **NO_PER_ADDRESS_LIMITS}
     return start_server(**env), start_server(**env)
@@ -334,11 +334,50 @@ def test_keys_are_made_once_kept_private_and_tokens_survive_a_restart(start_serv
     again = start_server(port=server.port, AUTH_REQUIRED="true", cwd=project_copy,
                          JWT_SECRET_KEY="")
     assert {name: path.read_text() for name, path in keys.items()} == kept  # not made anew
-    me = requests.get(again.url + "/auth/me", headers={"Authorization": f"Bearer {token}"}, timeout=WAIT)
-    assert me.status_code == 200 and me.json()["username"] == "ana"
+    kept = requests.get(again.url + "/messages", headers={"Authorization": f"Bearer {token}"}, timeout=WAIT)
+    assert kept.status_code == 200  # the token of the first start works after the restart
     client = socketio.Client(reconnection=False)
     client.connect(again.url, auth={"token": token}, transports=["websocket"], wait_timeout=WAIT)
     try:
         assert client.call("event_message", {"text": "still me"}, timeout=WAIT)["message"]["author"] == "ana"
     finally:
         client.disconnect()
+
+
+# --- /health, for the load balancer ---------------------------------------------------------------
+
+def test_health_is_ok_when_the_database_accepts_writes(client):
+    assert client.get("/health").data == b'{"status":"ok"}\n'
+
+
+def test_health_is_503_when_the_database_does_not_answer(client, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    import app as chat
+
+    def down(*args, **kwargs):
+        raise OperationalError("SELECT 1", {}, Exception("unable to open database file"))
+
+    monkeypatch.setattr(chat.db.session, "execute", down)
+    response = client.get("/health")
+    assert response.status_code == 503 and response.get_json() == {"error": "database unavailable"}
+
+
+def test_health_is_503_while_the_database_is_locked_or_read_only(start_server, tmp_path):
+    """What a load balancer asks: a lock held elsewhere, or a read-only file, is a 503, then 200 again."""
+    import sqlite3
+
+    server = start_server()
+    assert requests.get(server.url + "/health", timeout=WAIT).json() == {"status": "ok"}
+    locker = sqlite3.connect(tmp_path / "chat.db", isolation_level=None)  # like a database browser
+    try:
+        locker.execute("BEGIN IMMEDIATE")
+        assert requests.get(server.url + "/health", timeout=WAIT).status_code == 503
+        locker.execute("ROLLBACK")
+    finally:
+        locker.close()
+    assert requests.get(server.url + "/health", timeout=WAIT).json() == {"status": "ok"}
+    server.stop()
+    read_only = start_server(DATABASE_URL=f"sqlite:///file:{tmp_path}/chat.db?mode=ro&uri=true")
+    health = requests.get(read_only.url + "/health", timeout=WAIT)
+    assert health.status_code == 503 and health.json() == {"error": "database unavailable"}
