@@ -1784,12 +1784,27 @@ document_event("send", event_doc(
 
 # --- Step 14: who is typing ---
 TYPING_PER_SECOND = 2  # typing events a connection may send a second; the rest are dropped
+TYPING_PER_ADDRESS = 5  # and one client address, all its connections together
+typing_seen = collections.defaultdict(collections.deque)  # client address -> times of its typing events
+
+
+def typing_allowed(address):
+    """At most TYPING_PER_ADDRESS typing events a second from one client address: 50 connections of
+    one student, each within its own limit, cannot flood the room with typing notices."""
+    now, seen = time.monotonic(), typing_seen[address]
+    while seen and now - seen[0] >= 1:
+        seen.popleft()
+    if len(seen) >= TYPING_PER_ADDRESS:
+        return False
+    seen.append(now)
+    return True
 
 
 @socketio.on("typing")
 def on_typing(data=None, *_extra):
     """A client started or stopped typing ({"typing": true}): tell the others in its room. Never
-    saved; a connection with no name is ignored, and past TYPING_PER_SECOND the rest are dropped."""
+    saved; a connection with no name is ignored, and past TYPING_PER_SECOND (or its address's
+    TYPING_PER_ADDRESS) the rest are dropped."""
     connection = connections[request.sid]
     if not isinstance(data, dict) or not isinstance(data.get("typing"), bool):
         count_refusal(connection)  # step 11
@@ -1802,13 +1817,16 @@ def on_typing(data=None, *_extra):
             count_refusal(connection)  # a script that floods typing is cut off like any other
         return {"ok": True}
     connection.typed += (now,)
+    if not typing_allowed(connection.address):
+        return {"ok": True}  # dropped, not refused: a class behind one address types a lot
     emit("typing", {"room": connection.room, "user": user, "typing": data["typing"]},
          to=connection.room, include_self=False)  # to the others in the room
     return {"ok": True}
 
 
 document_event("receive", event_doc(
-    "typing", "I am typing, or stopped (never saved; at most 2 a second count, the rest are dropped)",
+    "typing", "I am typing, or stopped (never saved; at most 2 a second count, and 5 a second from one "
+    "address, the rest are dropped)",
     {"type": "object", "required": ["typing"], "properties": {"typing": {"type": "boolean"}}},
     {"typing": True}), reply=event_doc(
     "ack", "The answer, if the client asked for one", {"type": "object", "required": ["ok"], "properties": {

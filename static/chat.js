@@ -406,10 +406,12 @@ function notTyping(user) {
   if (typists.delete(user)) showTypists();
 }
 
+/** One line, however many type: "ana is typing…", "ana and bea are…", "ana, bea and 48 others are…". */
 function showTypists() {
   const names = [...typists.keys()];
-  $("typing").textContent = names.length === 0 ? ""
-    : `${names.join(", ")} ${names.length === 1 ? "is" : "are"} typing…`;
+  const shown = names.length > 3 ? [...names.slice(0, 2), `${names.length - 2} others`] : names;
+  const list = shown.length > 1 ? `${shown.slice(0, -1).join(", ")} and ${shown.at(-1)}` : shown.join("");
+  $("typing").textContent = names.length === 0 ? "" : `${list} ${names.length === 1 ? "is" : "are"} typing…`;
 }
 
 /** Tell on_typing we type, at most every TYPING_AGAIN ms; after TYPING_GONE ms of quiet, that we stopped.

@@ -47,3 +47,22 @@ def test_each_author_has_a_colour_of_their_own_the_same_on_every_page(start_serv
     assert colour_of(ana, "de ana") == colour_of(bea, "de ana")
     assert colour_of(ana, "de bea") == colour_of(bea, "de bea")
     assert colour_of(ana, "de ana") != colour_of(ana, "de bea")
+
+
+def test_fifty_typists_take_one_line_and_the_messages_keep_their_space(start_server, open_tab):
+    """However many type (a script's 50 connections, long names), the page says it on one line, and
+    the message list keeps its height, on a laptop and on a phone."""
+    server = start_server()
+    for width, height in ((1280, 720), (380, 720)):
+        tab = open_tab(server, viewport={"width": width, "height": height})
+        expect(tab.status()).to_have_text("online")
+        messages = tab.page.locator("#messages")
+        before = messages.bounding_box()["height"]
+        line = tab.page.locator("#typing").bounding_box()["height"]
+        tab.page.evaluate("for (let n = 0; n < 50; n++) isTyping(`t${n}-${'x'.repeat(n % 3 ? 3 : 28)}`)")
+        expect(tab.page.locator("#typing")).to_have_text(
+            f"t0-{'x' * 28}, t1-xxx and 48 others are typing…")
+        assert tab.page.locator("#typing").bounding_box()["height"] == line, (width, "more than one line")
+        assert messages.bounding_box()["height"] == before, (width, "the messages lost their space")
+        tab.page.evaluate("isTyping('ana'); notTyping('ana')")  # the count follows, still one line
+        expect(tab.page.locator("#typing")).to_contain_text("and 48 others are typing…")

@@ -1,5 +1,8 @@
 """Step 14: who is typing. `typing` reaches the others in the room only, is never saved, counts at
-most 2 a second per connection, ignores connections with no name; real servers in both async modes."""
+most 2 a second per connection and 5 a second per client address, ignores connections with no name;
+real servers in both async modes."""
+import time
+
 import pytest
 import socketio
 
@@ -61,6 +64,27 @@ def test_a_typing_flood_is_dropped(connect):
     assert ana.test_client.is_connected() and bea.test_client.is_connected()
 
 
+def test_one_address_shares_five_typing_events_a_second_among_all_its_connections(connect, monkeypatch):
+    """50 connections of one student, each within its own limit: the room hears 5 a second from them,
+    and nobody is cut off for it (a class behind one address types a lot)."""
+    clock = [1000.0]
+    monkeypatch.setattr(chat.time, "monotonic", lambda: clock[0])
+    listener = connect(auth={"name": "listener"})
+    typists = [connect(auth={"name": f"t{n}"}) for n in range(50)]
+    for typist in typists:
+        assert typist.emit("typing", {"typing": True}) == {"ok": True}  # dropped, not refused
+    clock[0] += 1.0  # a second later, 5 more
+    for typist in typists[:10]:
+        typist.emit("typing", {"typing": False})
+    monkeypatch.undo()
+    listener.emit("event_message", {"text": "after the typing"})
+    listener.wait_for("new_message")
+    heard = listener.received("typing")
+    assert [(t["user"], t["typing"]) for t in heard] == [(f"t{n}", True) for n in range(5)] + [
+        (f"t{n}", False) for n in range(5)], heard
+    assert all(typist.test_client.is_connected() for typist in typists)
+
+
 def test_typing_is_documented(client):
     messages = client.get("/asyncapi.json").get_json()["channels"]["chat"]["messages"]
     assert messages["receive_typing"]["examples"] == [{"payload": {"typing": True}}]
@@ -106,3 +130,32 @@ def test_a_script_flooding_typing_is_cut_off(start_server):
         assert len(seen) <= 2 * chat.TYPING_PER_SECOND  # what reached the others: a trickle
     finally:
         disconnect_all([flooder, good])
+
+
+@pytest.mark.timeout(120)
+def test_fifty_typists_from_one_address_reach_a_listener_a_few_times_a_second(start_server, async_mode):
+    """The attack: 50 named connections from one address, each typing twice a second (its own limit).
+    A listener on another address hears at most TYPING_PER_ADDRESS a second, and nobody is cut off."""
+    from hostile import PROBE_HOST, SioClient
+
+    server = start_server(ASYNC_MODE=async_mode, MAX_CONNECTIONS_PER_IP="60")
+    listener = SioClient(server.port, source=PROBE_HOST, auth={"name": "listener"})
+    typists = [SioClient(server.port, auth={"name": f"t{n}"}) for n in range(50)]
+    try:
+        started = time.monotonic()
+        for _ in range(6):  # 3 seconds, every typist twice a second
+            for typist in typists:
+                typist.emit("typing", {"typing": True}, ack=False)
+            time.sleep(0.5)
+        seconds = time.monotonic() - started
+        ack = listener.call("event_message", {"text": "after the typing"})  # typing had its turn
+        assert ack and ack["ok"], ack
+        heard = [event for event in listener.events if event[0] == "typing"]
+        print(f"figures: the listener heard {len(heard)} typing events in {seconds:.1f} s "
+              f"({len(heard) / seconds:.1f}/s) from 50 typists sending {300 / seconds:.0f}/s")
+        assert len(heard) <= chat.TYPING_PER_ADDRESS * (seconds + 1), f"{len(heard)} in {seconds:.1f} s"
+        assert heard, "typing from that address should still get through, a few a second"
+        assert [typist for typist in typists if typist.kicked] == [] and listener.kicked is None
+    finally:
+        for client in [listener, *typists]:
+            client.close()
