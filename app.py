@@ -992,6 +992,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 app.config.update(
     MAX_CONNECTIONS_PER_IP=int(os.environ.get("MAX_CONNECTIONS_PER_IP", "50")),
     RATE_LIMIT_PER_ADDRESS=float(os.environ.get("RATE_LIMIT_PER_ADDRESS", "20")),
+    READS_PER_ADDRESS=int(os.environ.get("READS_PER_ADDRESS", "30")),
     TRUSTED_PROXIES=int(os.environ.get("TRUSTED_PROXIES", "0")),
 )
 
@@ -1303,10 +1304,28 @@ def is_not_a_login():
     return request.endpoint not in ("login", "register")
 
 
+# The REST reads. Each one is cheap, but eight scripts asking for /health (a write) or one message by id,
+# as fast as they could, held everyone's messages back by 1-1.7 s.
+READS = ("health", "get_messages", "get_message", "get_rooms", "me", "asyncapi", "events_page",
+         "flasgger.apispec", "flasgger.apidocs")
+
+
+def is_not_a_read():
+    return request.endpoint not in READS or not app.config["READS_PER_ADDRESS"]
+
+
+def reads_allowed():
+    """READS_PER_ADDRESS a second, counted over 10 s: a class behind one address loads its pages at once."""
+    return f"{10 * app.config['READS_PER_ADDRESS']} per 10 seconds"
+
+
 limiter = Limiter(get_remote_address, app=app, headers_enabled=True,
                   storage_uri=os.environ.get("MESSAGE_QUEUE") or "memory://",
                   default_limits=[Limit("10 per minute", exempt_when=is_not_a_login,
-                                        error_message="too many attempts from your address: wait a minute")])
+                                        error_message="too many attempts from your address: wait a minute"),
+                                  Limit(reads_allowed, shared=True, scope="reads", exempt_when=is_not_a_read,
+                                        error_message="too many requests from your address: wait a few seconds")])
+logging.getLogger("flask-limiter").setLevel(logging.WARNING)  # not a line per refusal: a disk filler
 hash_slots = threading.BoundedSemaphore(1)  # one at a time: ~32 MB, and one core left for the chat
 
 

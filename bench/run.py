@@ -63,7 +63,7 @@ class Server:
         else:
             db_path = db_path or workdir / f"{kind}-{self.port}.db"
             env.update(ASYNC_MODE=kind, DATABASE_URL=f"sqlite:///{db_path}", RATE_LIMIT_PER_SECOND="0", MAX_CONNECTIONS_PER_IP="0",
-                       RATE_LIMIT_PER_ADDRESS="0",
+                       RATE_LIMIT_PER_ADDRESS="0", READS_PER_ADDRESS="0",
                        SECRET_KEY="bench-secret", JWT_SECRET_KEY=JWT_KEY, AUTH_REQUIRED="false",
                        PYTHONWARNINGS="ignore")
             env.pop("MESSAGE_QUEUE", None)

@@ -577,11 +577,14 @@ class Flood:
 # --- Threads that hammer REST endpoints ---------------------------------------------------------
 
 def post_json(port, path, body, source=ATTACKER_HOST, timeout=TIMEOUT, headers=None):
-    """POST a JSON body from `source`; return (status, parsed JSON or None)."""
+    """POST a JSON body from `source` (GET when body is None); return (status, parsed JSON or None)."""
     connection = http.client.HTTPConnection(SERVER_HOST, port, timeout=timeout, source_address=(source, 0))
     try:
-        connection.request("POST", path, json.dumps(body),
-                           {"Content-Type": "application/json", **(headers or {})})
+        if body is None:
+            connection.request("GET", path, headers=headers or {})
+        else:
+            connection.request("POST", path, json.dumps(body),
+                               {"Content-Type": "application/json", **(headers or {})})
         response = connection.getresponse()
         data = response.read()
         try:
@@ -594,7 +597,7 @@ def post_json(port, path, body, source=ATTACKER_HOST, timeout=TIMEOUT, headers=N
 
 def hammer(port, seconds, parallel, make_request, sources):
     """`parallel` threads, thread n posting `make_request(n, i)` -> (path, body) from sources[n]
-    back to back for `seconds`. Returns a thread whose .counts (status -> count) fill as it goes;
+    back to back for `seconds` (a body of None: a GET). Returns a thread whose .counts (status -> count) fill as it goes;
     join it with hammer_join."""
     counts, lock = {}, threading.Lock()
     end = time.monotonic() + seconds

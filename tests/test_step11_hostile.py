@@ -25,6 +25,7 @@ from hostile import (ATTACKER_HOST, PROBE_HOST, Flood, Probe, RssMonitor, SioCli
                      time_to_connect, wait_for_rss_below, wait_until)
 
 # --- What "survives" means (tune here) ----------------------------------------------------------
+READS_PER_ADDRESS = 50     # REST reads a second one address gets answered (app.py's limit)
 PROBE_P95_MS = 50          # the good client's round trip (send -> ack), 95th percentile
 NEWCOMER_WITHIN = 2.0      # s: a new client connects during a flood within this
 FLOOD_SECONDS = 4          # each flood lasts this long
@@ -219,6 +220,22 @@ def test_parallel_login_guesses(start_server, async_mode):
     sources = [f"127.0.1.{n}" for n in range(1, 17)]
     figures, failures = attack_and_measure(server, rest_hammer(
         server, 16, lambda n, i: ("/auth/login", {"username": "ana", "password": f"guess-{n}-{i}"}), sources))
+    memory_comes_back(server, figures, failures)
+    report(failures, figures)
+
+
+@pytest.mark.parametrize("path", ["/health", "/messages/1"])
+def test_reads_hammered_from_one_address(start_server, async_mode, path):
+    """8 clients from one address reading as fast as they can (a health check that writes, a message
+    looked up by id): past READS_PER_ADDRESS a second the answer is a 429 that costs next to nothing."""
+    server = start_server(ASYNC_MODE=async_mode, **LIMITS)
+    figures, failures = attack_and_measure(server, rest_hammer(server, 8, lambda n, i: (path, None),
+                                                               [ATTACKER_HOST]))
+    answered = sum(count for status, count in figures["attack"].items() if status in (200, 404))
+    per_second = answered / FLOOD_SECONDS
+    figures["reads_answered_per_second"] = round(per_second)
+    if per_second > 2 * READS_PER_ADDRESS:  # the limit's window, plus the second the flood ends in
+        failures.append(f"{per_second:.0f} reads a second answered from one address")
     memory_comes_back(server, figures, failures)
     report(failures, figures)
 

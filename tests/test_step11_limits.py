@@ -608,3 +608,19 @@ def test_a_look_alike_sid_parameter_does_not_dodge_the_session_cap(start_server)
     url = server.url + "/socket.io/?EIO=4&transport=polling&xsid=1"
     statuses = [requests.get(url, timeout=WAIT).status_code for _ in range(5)]
     assert statuses == [200] * 4 + [429]
+
+
+def test_reads_from_one_address_are_limited_together_and_the_rest_is_not(client, monkeypatch):
+    """READS_PER_ADDRESS a second, counted over 10 s and shared by every read route; the page, its files
+    and the writes are not reads; 0 turns it off."""
+    monkeypatch.setitem(chat.app.config, "READS_PER_ADDRESS", 1)  # 10 per 10 seconds
+    reads = ["/health", "/messages", "/rooms", "/messages/1", "/apispec.json", "/asyncapi.json", "/docs/",
+             "/docs/events", "/auth/me", "/health"]
+    assert [client.get(path).status_code for path in reads] == [200, 200, 200, 404, 200, 200, 200, 200, 401, 200]
+    refused = client.get("/messages")
+    assert refused.status_code == 429 and refused.headers["Retry-After"]
+    assert refused.get_json() == {"error": "too many requests from your address: wait a few seconds"}
+    assert client.get("/").status_code == client.get("/static/chat.js").status_code == 200
+    assert client.post("/auth/register", json=CREDENTIALS).status_code == 201
+    monkeypatch.setitem(chat.app.config, "READS_PER_ADDRESS", 0)
+    assert client.get("/messages").status_code == 200
