@@ -714,9 +714,7 @@ HANDSHAKE = {"type": "object", "properties": {
     "token": {"type": "string", "description": (
         "a JWT from POST /auth/login, needed when AUTH_REQUIRED=true; it sets the author of every message")}}}
 ASYNCAPI["channels"]["chat"]["bindings"] = {"ws": {  # for clients with no auth object (Postman)
-    "query": {"type": "object", "properties": {"token": {"type": "string", "description": "the JWT"}}},
-    "headers": {"type": "object", "properties": {
-        "Authorization": {"type": "string", "description": "Bearer <JWT>"}}}}}
+    "query": {"type": "object", "properties": {"token": {"type": "string", "description": "the JWT"}}}}}
 CONNECT_REFUSED = {"type": "object", "required": ["message"], "properties": {"message": {
     "type": "string", "examples": [  # later steps add theirs
         "name is longer than 32 characters",
@@ -908,6 +906,10 @@ swagger.template["securityDefinitions"] = {"Bearer": {"type": "apiKey", "name": 
 # Checking a password against this when the user does not exist takes as long as a real check,
 # so response times do not reveal which usernames exist.
 DUMMY_HASH = generate_password_hash("not anybody's password")
+
+
+ASYNCAPI["channels"]["chat"]["bindings"]["ws"]["headers"] = {"type": "object", "properties": {
+    "Authorization": {"type": "string", "description": "Bearer <JWT>"}}}
 
 
 swagger.template["info"]["description"] += """

@@ -358,3 +358,11 @@ def test_the_docs_page_describes_rooms(client):
     assert "room" in events["channels"]["chat"]["messages"]["receive_connect"]["payload"]["properties"]
     assert "room" in events["channels"]["chat"]["bindings"]["ws"]["query"]["properties"]  # ?room=
     assert events["channels"]["chat"]["messages"]["send_presence"]["payload"]["required"][0] == "room"
+
+
+def test_rooms_counts_among_the_reads_of_an_address(client, monkeypatch):
+    """/rooms shares the budget of REST reads per address (READS_PER_ADDRESS, step 11)."""
+    monkeypatch.setitem(chat.app.config, "READS_PER_ADDRESS", 1)  # 10 per 10 seconds
+    assert [client.get("/rooms").status_code for _ in range(9)] == [200] * 9
+    assert client.get("/health").status_code == 200  # the tenth read
+    assert client.get("/rooms").status_code == 429

@@ -378,3 +378,11 @@ def test_edits_and_deletes_reach_every_process(two_processes):
         assert outside.changes == []
     finally:
         disconnect_all([ana, bea, outside])
+
+
+def test_one_message_counts_among_the_reads_of_an_address(client, monkeypatch):
+    """/messages/1 shares the budget of REST reads per address (READS_PER_ADDRESS, step 11)."""
+    monkeypatch.setitem(chat.app.config, "READS_PER_ADDRESS", 1)  # 10 per 10 seconds
+    assert [client.get("/messages/1").status_code for _ in range(9)] == [404] * 9
+    assert client.get("/health").status_code == 200  # the tenth read
+    assert client.get("/messages/1").status_code == 429
