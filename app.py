@@ -184,6 +184,7 @@ def on_connect(auth):
     try:
         name = None if auth.get("name") is None else clean_name(auth["name"], "name")
         room = clean_room(auth.get("room", request.args.get("room", "general")))  # step 12
+        may_enter(room, address)
     except Refused as error:
         raise ConnectionRefusedError(str(error))
     connections[request.sid] = Connection(username, name, address=address,
@@ -1499,6 +1500,8 @@ class Room(db.Model):
     name = db.Column(db.String(32), primary_key=True)
     messages = db.Column(db.Integer, nullable=False)
     last_id = db.Column(db.Integer, nullable=False)
+    # GET /rooms lists the rooms written in last first, a page at a time: this index holds that order.
+    __table_args__ = (db.Index("room_last_id", "last_id"),)
 
 
 # The columns the message table gained after step 5, each with the value its old rows get.
@@ -1514,7 +1517,7 @@ def upgrade_database():
             if name not in have:
                 connection.execute(db.text(f"ALTER TABLE message ADD COLUMN {name} {definition}"))
     db.create_all()  # the room table
-    for index in Message.__table__.indexes:
+    for index in [*Message.__table__.indexes, *Room.__table__.indexes]:
         index.create(db.engine, checkfirst=True)
     with db.engine.begin() as connection:  # writes only when there is something to count
         uncounted = connection.scalar(db.select(Room.name).limit(1)) is None
@@ -1541,21 +1544,32 @@ def count_in_room(connection, room, message_id):
 
 @app.get("/rooms")
 def get_rooms():
-    """The rooms that hold messages.
+    """The rooms that hold messages, the one written in last first.
     ---
     tags: [messages]
-    summary: Every room that holds a message, by name
+    summary: The rooms that hold messages, a page at a time, the one written in last first
+    description: For the next page, pass the `last_id` of the page's last room as `before`.
     security: [{Bearer: []}, {}]
+    parameters:
+      - {name: limit, in: query, type: integer, minimum: 1, maximum: 100, default: 100}
+      - {name: before, in: query, type: integer, minimum: 0, maximum: 9007199254740992,
+         description: "only rooms whose newest message has an id < before (the next page)"}
     responses:
       200:
-        description: Rooms, by name
+        description: Rooms, the one written in last first
         schema: {type: array, items: {$ref: "#/definitions/Room"}}
         examples:
           application/json: [{name: general, messages: 120, last_id: 987}]
+      400: {description: A bad parameter, schema: {$ref: "#/definitions/Error"}}
       401: {description: "Login required (AUTH_REQUIRED=true, step 6)", schema: {$ref: "#/definitions/Error"}}
     """
-    rooms = db.session.scalars(db.select(Room).where(Room.messages > 0).order_by(Room.name))
-    return [{"name": room.name, "messages": room.messages, "last_id": room.last_id} for room in rooms]
+    limit = int_arg("limit", 100, 1, 100)
+    before = int_arg("before", None, 0, MAX_ID)
+    query = db.select(Room).where(Room.messages > 0).order_by(Room.last_id.desc()).limit(limit)
+    if before is not None:  # last_id is unique to its room: a cursor that skips and repeats nothing
+        query = query.where(Room.last_id < before)
+    return [{"name": room.name, "messages": room.messages, "last_id": room.last_id}
+            for room in db.session.scalars(query)]
 
 
 swagger.template["definitions"]["Room"] = {
@@ -1565,6 +1579,25 @@ swagger.template["definitions"]["Room"] = {
                    "messages": {"type": "integer", "example": 120},
                    "last_id": {"type": "integer", "example": 987, "description": "its newest message"}},
 }
+
+
+NEW_ROOMS_PER_MINUTE = 10  # rooms with no message yet that one client address may open a minute
+rooms_opened = collections.defaultdict(dict)  # client address -> {new room it opened: when}
+
+
+def may_enter(room, address):
+    """Let a client address into a room, or refuse. A room is new until it holds a message, and one
+    address may open NEW_ROOMS_PER_MINUTE new rooms a minute: enough for a class behind one address
+    to split into groups, too few for a script to fill GET /rooms with thousands of rooms."""
+    if room == "general" or db.session.scalar(db.select(Room.messages).where(Room.name == room)):
+        return
+    now, opened = time.monotonic(), rooms_opened[address]
+    for name, when in list(opened.items()):
+        if now - when >= 60:
+            del opened[name]  # opened over a minute ago: no longer counted
+    if room not in opened and len(opened) >= NEW_ROOMS_PER_MINUTE:
+        raise Refused(f"too many new rooms from your address: at most {NEW_ROOMS_PER_MINUTE} a minute")
+    opened.setdefault(room, now)
 
 
 def presence_room(room):
@@ -1582,6 +1615,8 @@ def on_join(data=None, *_extra):
         if not isinstance(data, dict):
             raise Refused('payload must be a JSON object like {"room": "grupo-1"}')
         room = clean_room(data.get("room"))
+        if room != connection.room:
+            may_enter(room, connection.address)
     except Refused as error:
         count_refusal(connection)  # step 11
         return {"ok": False, "error": str(error)}
@@ -1599,10 +1634,12 @@ def on_join(data=None, *_extra):
 ROOM_SCHEMA = MESSAGE_SCHEMA["properties"]["room"]
 HANDSHAKE["properties"]["room"] = {**ROOM_SCHEMA, "description": "the room to start in (default general)"}
 ASYNCAPI["channels"]["chat"]["bindings"]["ws"]["query"]["properties"]["room"] = ROOM_SCHEMA
-CONNECT_REFUSED["properties"]["message"]["examples"].append(
-    "room must be 1-32 characters of a-z, 0-9, - and _")
+CONNECT_REFUSED["properties"]["message"]["examples"] += [
+    "room must be 1-32 characters of a-z, 0-9, - and _",
+    f"too many new rooms from your address: at most {NEW_ROOMS_PER_MINUTE} a minute"]
 document_event("receive", event_doc(
-    "join", "Leave your room for another (it costs one message of the rate limit)",
+    "join", "Leave your room for another (it costs one message of the rate limit; one address may open "
+    f"{NEW_ROOMS_PER_MINUTE} new rooms a minute, a room being new until it holds a message)",
     {"type": "object", "required": ["room"], "properties": {"room": ROOM_SCHEMA}}, {"room": "grupo-1"}),
     reply=event_doc("ack", "The answer, if the client asked for one", {
         "type": "object", "required": ["ok"], "properties": {

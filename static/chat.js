@@ -10,6 +10,7 @@ const TOKEN = "chat.token", USER = "chat.user", NAME = "chat.name"; // localStor
 const PAGE = 50;       // messages per history page
 const CATCH_UP = 200;  // the largest page GET /messages serves
 const ROOM_NAME = /^[a-z0-9_-]{1,32}$/; // as app.py's clean_room() has it
+const ROOMS_SHOWN = 10; // the rooms written in last, beside ours: thousands would bury the messages
 const ACK_WAIT = 5000; // ms to wait for an acknowledgement
 const list = $("messages");
 const shown = new Set(); // ids of the messages on screen, so none is ever shown twice
@@ -252,16 +253,17 @@ function roomInAddress() {
   return decodeURIComponent(location.hash.slice(1)).trim().toLowerCase() || "general";
 }
 
-/** The rooms that hold messages, from GET /rooms, as links; ours is listed even while empty.
- * A server before step 12 answers 404: then the page has no rooms to show. */
+/** Ours, general (where everyone starts), then the ROOMS_SHOWN rooms written in last (GET /rooms), as
+ * links on one line; any other room is one name away, in the box beside them. A server before step
+ * 12 answers 404: then the page has no rooms to show. */
 async function listRooms() {
-  const response = await getFrom("/rooms");
+  const response = await getFrom(`/rooms?limit=${ROOMS_SHOWN}`);
   roomsListed = response.ok;
   $("rooms").hidden = !roomsListed;
   if (!roomsListed) return;
-  const names = (await response.json()).map((listed) => listed.name);
-  if (!names.includes(room)) names.push(room);
-  $("room-list").replaceChildren(...names.sort().map((name) => {
+  const listed = (await response.json()).slice(0, ROOMS_SHOWN).map((each) => each.name);
+  const names = [...new Set([room, "general", ...listed])]; // ours even while empty
+  $("room-list").replaceChildren(...names.map((name) => {
     const link = document.createElement("a");
     link.href = `#${name}`;
     link.textContent = name;
@@ -297,7 +299,7 @@ async function enterRoom() {
 }
 
 window.addEventListener("hashchange", () => enterRoom().catch(showError));
-// A new room: its name goes into the address, and enterRoom() does the rest.
+// Another room, new or not listed: its name goes into the address, and enterRoom() does the rest.
 $("new-room").addEventListener("submit", (event) => {
   event.preventDefault();
   if (!$("room-name").reportValidity()) return;

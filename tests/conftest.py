@@ -99,6 +99,8 @@ def app():
     if hasattr(chat, "limiter"):  # step 11: every test starts with no login attempts counted
         chat.limiter.reset()
         chat.address_allowances.clear()
+    if hasattr(chat, "rooms_opened"):  # step 12: no new rooms counted for the tests' one address
+        chat.rooms_opened.clear()
     if hasattr(chat, "typing_seen"):  # step 14: no typing counted for the tests' one address
         chat.typing_seen.clear()
     yield chat.app

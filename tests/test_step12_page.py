@@ -1,5 +1,6 @@
 """Step 12: rooms in the chat page, in a real browser. (Shared browser fixtures: tests/page.py.)"""
 import re
+import sqlite3
 
 from page import browser, expect, open_tab, send_from_python  # noqa: F401
 
@@ -68,3 +69,32 @@ def test_an_address_that_names_no_valid_room_opens_general(start_server, open_ta
     expect(tab.messages("in general")).to_have_count(1)
     expect(tab.status()).to_have_text("online")
     expect(tab.page.locator("#room-list a[aria-current=page]")).to_have_text("general")
+
+
+def test_a_hundred_thousand_rooms_take_one_line_and_the_messages_keep_their_space(start_server, open_tab, tmp_path):
+    """However many rooms there are (a year of classes, or a script's), the page lists ours, general
+    and the ten written in last on one line, and the message list keeps its height, on a laptop and a
+    phone; any other room is one name away."""
+    server = start_server()
+    send_from_python(server, ["in general"])
+    tabs, heights = {}, {}
+    for size in ((1280, 720), (380, 720)):
+        tab = tabs[size] = open_tab(server, viewport={"width": size[0], "height": size[1]})
+        expect(tab.messages("in general")).to_have_count(1)
+        expect(tab.page.locator("#room-list a")).to_have_text(["general"])
+        heights[size] = [tab.page.locator(part).bounding_box()["height"] for part in ("#rooms", "#messages")]
+    long = "x" * 20
+    with sqlite3.connect(tmp_path / "chat.db") as db:  # 100,000 rooms that hold a message each
+        db.executemany("INSERT INTO room (name, messages, last_id) VALUES (?, 1, ?)",
+                       ((f"room-{n:06}-{long}", 1000 + n) for n in range(100_000)))
+    for size, tab in tabs.items():
+        tab.page.reload()
+        expect(tab.page.locator("#room-list a")).to_have_text(
+            ["general"] + [f"room-{n:06}-{long}" for n in range(99_999, 99_989, -1)])
+        assert [tab.page.locator(part).bounding_box()["height"] for part in ("#rooms", "#messages")] == \
+            heights[size], (size, "the rooms took more than one line, or the messages lost space")
+        tab.page.fill("#room-name", f"room-000005-{long}")  # any other room, by its name
+        tab.page.press("#room-name", "Enter")
+        expect(tab.page.locator("#room-list a[aria-current=page]")).to_have_text(f"room-000005-{long}")
+        tab.page.click("#room-list a >> text=general")
+        expect(tab.messages("in general")).to_have_count(1)

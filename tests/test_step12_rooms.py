@@ -1,11 +1,13 @@
 """Step 12: rooms. Messages and presence go to a room, `join` moves a connection, history and
 GET /rooms per room, the upgrade of a database made by the previous release, index range scans, and
 rooms across two processes sharing Redis."""
+import itertools
 import os
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 import requests
@@ -143,18 +145,164 @@ def test_history_of_a_bad_room_name_is_a_400(client, room):
     assert response.get_json() == {"error": ROOM_RULE}
 
 
-def test_rooms_lists_every_room_that_holds_a_message_by_name(client, connect):
+def test_rooms_lists_every_room_that_holds_a_message_the_one_written_in_last_first(client, connect):
     assert client.get("/rooms").get_json() == []
-    ana = connect(auth={"name": "ana", "room": "zeta"})
-    last = [ana.emit("event_message", {"text": str(n)})["message"]["id"] for n in range(2)][-1]
-    ana.emit("join", {"room": "alfa"})
+    ana = connect(auth={"name": "ana", "room": "alfa"})
     first_alfa = ana.emit("event_message", {"text": "a"})["message"]["id"]
+    ana.emit("join", {"room": "zeta"})
+    last = [ana.emit("event_message", {"text": str(n)})["message"]["id"] for n in range(2)][-1]
     ana.emit("join", {"room": "empty"})  # joined, never written to: not listed
     assert client.get("/rooms").get_json() == [
-        {"name": "alfa", "messages": 1, "last_id": first_alfa},
-        {"name": "zeta", "messages": 2, "last_id": last}]
+        {"name": "zeta", "messages": 2, "last_id": last},
+        {"name": "alfa", "messages": 1, "last_id": first_alfa}]
+    ana.emit("join", {"room": "alfa"})
+    newest = ana.emit("event_message", {"text": "b"})["message"]["id"]
+    assert [room["name"] for room in client.get("/rooms").get_json()] == ["alfa", "zeta"]
+    assert client.get("/rooms").get_json()[0] == {"name": "alfa", "messages": 2, "last_id": newest}
 
 
+def make_rooms(count, start=1):
+    """`count` rooms that hold one message each, as the room table counts them: room-<n> has last_id n."""
+    with chat.app.app_context():
+        chat.db.session.execute(chat.db.insert(chat.Room), [
+            {"name": f"room-{n:06}", "messages": 1, "last_id": n} for n in range(start, start + count)])
+        chat.db.session.commit()
+
+
+def test_rooms_come_a_page_at_a_time_and_before_gives_the_next_page(client):
+    make_rooms(250)
+    first = client.get("/rooms").get_json()
+    assert len(first) == 100  # the default, and the most a page holds
+    assert [room["last_id"] for room in first] == list(range(250, 150, -1))
+    pages, cursor = [], None
+    while True:
+        query = {"limit": 40} | ({} if cursor is None else {"before": cursor})
+        page = client.get("/rooms", query_string=query).get_json()
+        if not page:
+            break
+        assert len(page) <= 40
+        pages += page
+        cursor = page[-1]["last_id"]
+    assert [room["name"] for room in pages] == [f"room-{n:06}" for n in range(250, 0, -1)]  # each once
+    assert client.get("/rooms?limit=1&before=7").get_json() == [
+        {"name": "room-000006", "messages": 1, "last_id": 6}]
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=abc", "before=-1", "before=1.5"])
+def test_a_bad_page_of_rooms_is_a_400(client, query):
+    response = client.get("/rooms?" + query)
+    assert response.status_code == 400
+    assert set(response.get_json()) == {"error"}
+
+
+@pytest.mark.parametrize("url", ["/rooms", "/rooms?before=500&limit=10"])
+def test_a_page_of_rooms_is_read_in_order_from_an_index(client, url):
+    """The newest rooms come from the last_id index, not a sort of every room: as fast among
+    100,000 rooms as among ten."""
+    make_rooms(3)
+    statements = [s for s in captured_queries(client, url) if "FROM room" in s[0]]
+    assert len(statements) == 1
+    plan = query_plan(*statements[0])
+    assert "INDEX room_last_id" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
+
+
+# --- New rooms, per client address --------------------------------------------------------------
+
+@pytest.fixture
+def clock(monkeypatch):
+    """app.py's time.monotonic(), moved by hand."""
+    now = [1000.0]
+    monkeypatch.setattr(chat.time, "monotonic", lambda: now[0])
+    return now
+
+
+def test_one_address_opens_ten_new_rooms_a_minute(connect, clock):
+    """A room is new until it holds a message; one address opens NEW_ROOMS_PER_MINUTE of them a
+    minute, all its connections together. The same room counts once, general and rooms that hold
+    messages are free, and a refused join leaves the connection where it was."""
+    assert chat.NEW_ROOMS_PER_MINUTE == 10
+    ana, bea = connect(auth={"name": "ana"}), connect(auth={"name": "bea"})
+    with chat.app.app_context():
+        chat.save_message("cid", "hola", "grupo-a")  # grupo-a holds a message: not new
+    for n in range(10):
+        clock[0] += 0.5  # within the per-connection rate limit
+        assert (ana if n % 2 else bea).emit("join", {"room": f"new-{n}"})["ok"]
+    clock[0] += 1
+    refused = ana.emit("join", {"room": "new-10"})
+    assert refused == {"ok": False, "error": "too many new rooms from your address: at most 10 a minute"}
+    assert ana.emit("event_message", {"text": "still here"})["message"]["room"] == "new-9"  # it stays
+    assert ana.emit("join", {"room": "new-2"})["ok"]  # opened already: counted once
+    assert ana.emit("join", {"room": "grupo-a"})["ok"] and ana.emit("join", {"room": "general"})["ok"]
+    refused_handshake = chat.socketio.test_client(chat.app, auth={"name": "dan", "room": "new-11"})
+    assert not refused_handshake.is_connected()
+    assert connect(auth={"name": "eva", "room": "new-3"}).emit("event_message", {"text": "hi"})["ok"]
+    clock[0] += 60  # a minute after the first ones
+    assert ana.emit("join", {"room": "new-10"}) == {"ok": True, "room": "new-10"}
+    assert ana.test_client.is_connected() and bea.test_client.is_connected()
+
+
+def test_a_handshake_into_one_new_room_too_many_is_refused_with_the_reason(start_server):
+    server = start_server()
+    opened = [socketio.Client() for _ in range(10)]  # NEW_ROOMS_PER_MINUTE
+    try:
+        for n, client in enumerate(opened):
+            client.connect(f"{server.url}?room=new-{n}", transports=["websocket"], wait_timeout=WAIT)
+        refused, reasons = socketio.Client(), []
+        refused.on("connect_error", reasons.append)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            refused.connect(server.url + "?room=one-too-many", transports=["websocket"], wait_timeout=WAIT)
+        assert reasons == [{"message": "too many new rooms from your address: at most 10 a minute"}]
+    finally:
+        disconnect_all(opened)
+
+
+@pytest.mark.timeout(120)
+def test_a_script_opening_rooms_from_one_address(start_server, async_mode):
+    """The attack: 4 connections of one address join a new room and write in it, as fast as their
+    rate limits allow (20 new rooms a second before this limit). While it runs the probe chats in
+    general: its p95 stays low, and the address has opened at most NEW_ROOMS_PER_MINUTE rooms."""
+    from hostile import SioClient
+    from test_step11_hostile import LIMITS, attack_and_measure, report
+
+    server = start_server(ASYNC_MODE=async_mode, **LIMITS)
+    attackers = [SioClient(server.port, auth={"name": f"spam{n}"}) for n in range(4)]
+    joins = []
+
+    def attack():
+        stop = time.monotonic() + 3
+
+        def spam(client, n):
+            for i in itertools.count():
+                if time.monotonic() > stop or client.kicked:
+                    return
+                joins.append(client.call("join", {"room": f"spam-{n}-{i}"}))
+                client.emit("event_message", {"text": "x"}, ack=False)
+                time.sleep(0.05)
+        threads = [threading.Thread(target=spam, args=(client, n)) for n, client in enumerate(attackers)]
+        for thread in threads:
+            thread.start()
+
+        def finish():
+            for thread in threads:
+                thread.join(15)
+            return {"joins": len(joins), "refused": sum(not (ack or {}).get("ok") for ack in joins)}
+        return finish, 3
+
+    try:
+        figures, failures = attack_and_measure(server, attack)
+    finally:
+        for client in attackers:
+            client.close()
+    rooms = [room["name"] for room in requests.get(server.url + "/rooms", timeout=WAIT).json()]
+    figures["rooms"] = len(rooms)
+    spam = [name for name in rooms if name.startswith("spam-")]
+    if len(spam) > 10:  # NEW_ROOMS_PER_MINUTE
+        failures.append(f"one address opened {len(spam)} rooms in 3 s")
+    if "too many new rooms from your address: at most 10 a minute" not in [
+            (ack or {}).get("error") for ack in joins]:
+        failures.append("no join was refused with the reason")
+    report(failures, figures)
 def test_announce_posts_in_the_room_it_names(app, client):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["announce", "--room", "grupo-1", "recreo"])
@@ -267,7 +415,7 @@ def test_a_database_made_by_the_previous_release_opens_with_its_messages_in_gene
     finally:
         client.disconnect()
     assert ack["ok"] and ack["message"]["room"] == "grupo-1" and ack["message"]["id"] > old_messages[-1]["id"]
-    assert [r["name"] for r in requests.get(server.url + "/rooms", timeout=WAIT).json()] == ["general", "grupo-1"]
+    assert [r["name"] for r in requests.get(server.url + "/rooms", timeout=WAIT).json()] == ["grupo-1", "general"]
     with sqlite3.connect(tmp_path / "chat.db") as raw:
         indexes = [row[1] for row in raw.execute("PRAGMA index_list(message)")]
     assert "message_room_id" in indexes
