@@ -163,6 +163,7 @@ class Connection:
     refused_since: float = 0
     room: str = "general"       # the one room it is in (step 12)
     account_id: int | None = None  # the id of its username's account, once looked up (step 13)
+    author: str | None = None   # the anonymous author it last used, checked already (step 13)
     typed: tuple = ()           # when its `typing` events of the last second went out (step 14)
 
 
@@ -258,7 +259,9 @@ def check_message(data, connection):
     author = data.get("author")
     if author is None:
         author = connection.name
-    return clean_name(author, "author"), text
+    if author is None or author != connection.author:  # a name new to this connection: check it
+        connection.author = clean_name(author, "author")  # once: it reads the accounts (step 13)
+    return connection.author, text
 
 
 def clean_text(value, field, max_length):
@@ -278,7 +281,8 @@ def clean_text(value, field, max_length):
 
 
 def clean_name(value, field):
-    """An author or handshake name: clean text on one line, as it appears in presence and logs."""
+    """An author or handshake name: clean text on one line, as it appears in presence and logs,
+    in one script, and nobody's account (step 13)."""
     if isinstance(value, str):
         value = unicodedata.normalize("NFC", value)  # one form for the same letters (step 11)
     value = clean_text(value, field, MAX_AUTHOR_LENGTH)
@@ -288,6 +292,10 @@ def clean_name(value, field):
         raise Refused(f"{field} must show at least one letter, digit or symbol")  # step 11
     if value.casefold() == "system":
         raise Refused(f"{field} system is reserved for the server's announcements")
+    if mixes_scripts(value):
+        raise Refused(f"{field} must not mix letters of different alphabets")
+    if an_accounts_name(value):
+        raise Refused(f"{field} {value} is the name of an account: log in to use it")
     return value
 
 
@@ -470,6 +478,7 @@ class User(db.Model):
     username = db.Column(db.String(MAX_AUTHOR_LENGTH), unique=True, nullable=False)
     password_hash = db.Column(db.String(256), nullable=False)  # never the password itself
     created_at = db.Column(db.DateTime, nullable=False, default=utc_now)
+    moderator = db.Column(db.Boolean, nullable=False, default=False, server_default=db.false())  # step 13
     __table_args__ = {"sqlite_autoincrement": True}  # a removed account's id is never given again
 
 
@@ -504,6 +513,12 @@ def read_credentials():
     return username, password
 
 
+def reserved(username):
+    """A name nobody registers over the API: system is the author of `flask announce`, and a
+    moderator's account is made on the server (flask moderator, step 13)."""
+    return username.lower() == "system" or username.lower() in app.config["MODERATORS"]
+
+
 @app.post("/auth/register")
 def register():
     """Create an account (works whether or not login is required).
@@ -519,7 +534,7 @@ def register():
       503: {description: The database cannot take the account now, schema: {$ref: "#/definitions/Error"}}
     """
     username, password = read_credentials()
-    if username.lower() == "system":  # the author of `flask announce`
+    if reserved(username):
         abort(409, "username already taken")
     user = User(username=username, password_hash=off_the_hub(generate_password_hash, password))
     db.session.add(user)
@@ -587,8 +602,12 @@ def require_login():
 def page_settings():
     """What templates/index.html needs to know: whether it must show a login form, and (step 13)
     who may delete any message."""
+    try:
+        made = db.session.scalars(db.select(User.username).where(User.moderator)).all()  # flask moderator
+    except SQLAlchemyError:  # the page opens all the same; MODERATORS still get their buttons
+        made = []
     return {"auth_required": app.config["AUTH_REQUIRED"],
-            "moderators": sorted(app.config.get("MODERATORS", ()))}
+            "moderators": sorted(app.config["MODERATORS"] | {name.lower() for name in made})}
 
 
 def find_token(auth):
@@ -1698,7 +1717,15 @@ def never_reuse_ids():
         pooled.close()  # back to the pool
 
 
+def add_moderator_column():
+    """Give a user table made by an earlier step the moderator column: no old account is one."""
+    if "moderator" not in [column["name"] for column in inspect(db.engine).get_columns("user")]:
+        with db.engine.begin() as connection:
+            connection.execute(db.text('ALTER TABLE "user" ADD COLUMN moderator BOOLEAN NOT NULL DEFAULT false'))
+
+
 with app.app_context():
+    add_moderator_column()  # first: the rebuild copies every column the model has
     never_reuse_ids()
 
 
@@ -1743,6 +1770,21 @@ def commit_change(what):
 # Edits and deletions together: 30 a minute per client address (flask-limiter, step 11).
 changes_limit = limiter.shared_limit("30 per minute", scope="changes",
                                      error_message="too many changes from your address: wait a minute")
+
+
+def token_owner():
+    """The account a request's token names, to count its deletions; the client's address when the
+    token is missing or not valid (the route then answers 401 itself)."""
+    try:
+        verify_jwt_in_request()
+        return f"account {get_jwt()['uid']}"
+    except Exception:  # any reason the token is not good: counted by address
+        return get_remote_address()
+
+
+# Deletions: 30 a minute per account as well, from however many addresses its token is used.
+deletions_limit = limiter.limit("30 per minute", key_func=token_owner,
+                                error_message="too many deletions from your account: wait a minute")
 
 
 @app.get("/messages/<int:message_id>")
@@ -1798,6 +1840,7 @@ def edit_message(message_id):
 
 @app.delete("/messages/<int:message_id>")
 @changes_limit
+@deletions_limit
 def delete_message(message_id):
     """Delete your own message, or any message as a moderator.
     ---
@@ -1810,12 +1853,12 @@ def delete_message(message_id):
       401: {description: "Missing, invalid or expired token", schema: {$ref: "#/definitions/Error"}}
       403: {description: "Neither your message nor are you a moderator", schema: {$ref: "#/definitions/Error"}}
       404: {description: No message with this id, schema: {$ref: "#/definitions/Error"}}
-      429: {description: "Over 30 changes a minute from your address", schema: {$ref: "#/definitions/Error"}}
+      429: {description: "Over 30 changes a minute from your address, or 30 deletions from your account",
+            schema: {$ref: "#/definitions/Error"}}
     """
     user = token_account()
     message = find_message(message_id)
-    moderator = user.username.lower() in app.config["MODERATORS"]
-    if not moderator and message.sender_id != user.id:  # an anonymous message's is None
+    if not is_moderator(user) and message.sender_id != user.id:  # an anonymous message's is None
         abort(403, "only the account that sent a message, or a moderator, can delete it")
     room = message.room
     db.session.delete(message)
@@ -1838,6 +1881,64 @@ document_event("send", event_doc(
     {"type": "object", "required": ["id", "room"], "properties": {
         "id": MESSAGE_SCHEMA["properties"]["id"], "room": ROOM_SCHEMA}},
     {"id": 17, "room": "general"}))
+
+
+def is_moderator(user):
+    """May this account delete any message? Made so by `flask moderator`, or named in MODERATORS."""
+    return user.moderator or user.username.lower() in app.config["MODERATORS"]
+
+
+@app.cli.command("moderator")
+@click.argument("name")
+def make_moderator(name):
+    """Make NAME a moderator account, with a password typed twice: flask --app app moderator NAME
+
+    An account of that name (in any case) is promoted: this password replaces its own, and it gets a
+    new id, so the tokens of whoever registered the name first stop working (step 11).
+    """
+    if not USERNAME.fullmatch(name) or name.lower() == "system":
+        raise click.BadParameter("1-32 letters, digits, _, - or ., and not system", param_hint="NAME")
+    # Hidden at a terminal; from a pipe, two plain lines (getpass would read the terminal instead).
+    password = click.prompt("Password", hide_input=sys.stdin.isatty(), confirmation_prompt=True)
+    if not 8 <= len(password) <= 128:
+        raise click.BadParameter("8-128 characters", param_hint="password")
+    old = db.session.scalar(db.select(User).where(db.func.lower(User.username) == name.lower()))
+    if old:
+        db.session.delete(old)
+        db.session.flush()  # its name is free for the new row, in the same transaction
+    user = User(username=name, password_hash=generate_password_hash(password), moderator=True)
+    db.session.add(user)
+    db.session.flush()  # now it has its id
+    if old:  # its messages stay its own
+        db.session.execute(db.update(Message).where(Message.sender_id == old.id).values(sender_id=user.id))
+    db.session.commit()
+    print(f"{name} is now a moderator, with this password; tokens made before no longer work" if old
+          else f"made the moderator account {name}")
+
+
+# Chinese, Japanese and Korean names mix these scripts as a matter of course, and Latin with them.
+EAST_ASIAN = {"CJK", "HIRAGANA", "KATAKANA", "HANGUL", "BOPOMOFO"}
+
+
+def mixes_scripts(name):
+    """Does a name mix letters of different scripts, like teаcher with a Cyrillic а? A letter's
+    script is the first word of its Unicode name: LATIN, CYRILLIC, GREEK..."""
+    letters = unicodedata.normalize("NFKC", name)  # full-width ｔｅａｃｈｅｒ is plain teacher
+    scripts = {unicodedata.name(char, "?").split()[0] for char in letters if char.isalpha()}
+    if scripts & EAST_ASIAN:
+        return bool(scripts - EAST_ASIAN - {"LATIN"})
+    return len(scripts) > 1
+
+
+def an_accounts_name(name):
+    """Is this name a moderator's, or an account's, in any case?"""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    if folded in app.config["MODERATORS"]:
+        return True
+    try:
+        return db.session.scalar(db.select(User.id).where(db.func.lower(User.username) == folded)) is not None
+    except SQLAlchemyError:
+        raise Refused("database unavailable, try again")
 
 
 # --- Step 14: who is typing ---

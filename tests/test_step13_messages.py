@@ -2,16 +2,18 @@
 message_updated and message_deleted to its room after the commit, room counts kept, the limits, and
 real servers (both async modes, two processes sharing Redis)."""
 import logging
+import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 
 import pytest
 import requests
 import socketio
 
 import app as chat
-from conftest import ROOT, WAIT, disconnect_all, no_garbage_collection
+from conftest import APP_DIR, ROOT, WAIT, disconnect_all, no_garbage_collection
 from test_step4_gateway import count_messages
 from test_step6_auth import auth_on, mint, register_and_login  # noqa: F401 (auth_on: a fixture)
 from test_step11_limits import CREDENTIALS, delete_account
@@ -331,16 +333,30 @@ def token_client(server, token, room=None):
     return client
 
 
-def register(server, username):
+def flask_moderator(tmp_path, name, password="correct horse", cwd=APP_DIR):
+    """`flask --app app moderator NAME` run on the server's database (start_server's), the password
+    typed twice through a pipe. Returns what it printed, and its exit status."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY", "ASYNC_MODE")}
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "moderator", name], cwd=cwd,
+                            env={**env, "DATABASE_URL": f"sqlite:///{tmp_path}/chat.db"},
+                            input=f"{password}\n{password}\n", capture_output=True, text=True, timeout=60)
+    return result.stdout + result.stderr, result.returncode
+
+
+def register(server, username, moderator_in=None):
+    """Register (or, with moderator_in=tmp_path, make with flask moderator) and log in: the headers."""
     credentials = {"username": username, "password": "correct horse"}
-    requests.post(server.url + "/auth/register", json=credentials, timeout=WAIT)
+    if moderator_in:
+        assert flask_moderator(moderator_in, username)[1] == 0
+    else:
+        requests.post(server.url + "/auth/register", json=credentials, timeout=WAIT)
     token = requests.post(server.url + "/auth/login", json=credentials, timeout=WAIT).json()["access_token"]
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_edit_and_delete_on_a_real_server(start_server, async_mode):
+def test_edit_and_delete_on_a_real_server(start_server, async_mode, tmp_path):
     server = start_server(ASYNC_MODE=async_mode, MODERATORS=" Profe , otra,,")  # any case, spaces
-    ana_headers, profe_headers = register(server, "ana"), register(server, "profe")
+    ana_headers, profe_headers = register(server, "ana"), register(server, "profe", moderator_in=tmp_path)
     ana = token_client(server, ana_headers["Authorization"][7:])
     bea = Listener(server.url, "bea")
     try:

@@ -4,21 +4,23 @@ import requests
 
 from conftest import WAIT
 from page import browser, expect, open_tab  # noqa: F401
+from test_step13_messages import flask_moderator
 
 
-def log_in(tab, username):
-    """Register and log in through the page's form, as a student does."""
+def log_in(tab, username, button="Register and log in"):
+    """Register and log in through the page's form, as a student does (or only log in)."""
     tab.page.fill("#username", username)
     tab.page.fill("#password", "correct horse")
-    tab.page.get_by_role("button", name="Register and log in").click()
+    tab.page.get_by_role("button", name=button, exact=True).click()
     expect(tab.status()).to_have_text("online")
 
 
-def test_an_edit_and_a_delete_on_one_page_show_on_the_other(start_server, open_tab):
-    server = start_server(AUTH_REQUIRED="true", MODERATORS="profe")
+def test_an_edit_and_a_delete_on_one_page_show_on_the_other(start_server, open_tab, tmp_path):
+    server = start_server(AUTH_REQUIRED="true")
+    assert flask_moderator(tmp_path, "profe")[1] == 0  # the teacher's account, made on the server
     ana, profe = open_tab(server), open_tab(server)
     log_in(ana, "ana")
-    log_in(profe, "profe")
+    log_in(profe, "profe", "Log in")
     ana.send("hola")
     ana_item, profe_item = ana.messages("hola"), profe.messages("hola")
     expect(profe_item).to_have_count(1)

@@ -445,6 +445,8 @@ def kind(command):
         return "server"
     if re.match(r'(curl|export \w+=\$\(curl|python client\.py( "\$TOKEN")?$)', command):
         return "shell"
+    if re.fullmatch(r"flask --app app moderator [\w.-]+", command):
+        return "flask"
     return None
 
 
@@ -566,7 +568,26 @@ def test_a_one_line_edit_replaces_exactly_one_line():
         edited(saved, "    print(nothing)\n")
 
 
-def test_following_the_tutorial_from_start_to_finish(start_server, shell, checkpoint_folders):
+TUTORIAL_PASSWORD = "correct horse"  # what the tutorial says to type at a password prompt
+
+
+def flask_command(command, folder, database):
+    """Run `flask --app app ...` in the folder of the step's checkpoint, on the servers' database,
+    typing the tutorial's password at each prompt the output shows (a line ending in ":"). A terminal
+    ends each prompt's line when the student presses Enter; a pipe does not, so the test does."""
+    prompts = [line for line in command.output.splitlines() if line.endswith(":")]
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL", "ASYNC_MODE")}
+    result = subprocess.run([sys.executable, "-m", *command.command.split()], cwd=folder,
+                            env={**env, "JWT_SECRET_KEY": "", "DATABASE_URL": database},
+                            input=f"{TUTORIAL_PASSWORD}\n" * len(prompts), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, timeout=WAIT * 4)
+    real = result.stdout
+    for prompt in prompts:
+        real = real.replace(prompt + " ", prompt + "\n", 1)
+    return real
+
+
+def test_following_the_tutorial_from_start_to_finish(start_server, shell, checkpoint_folders, tmp_path):
     """Every server start, curl and client run of the tutorial, in order, on one fresh database,
     each server running the checkpoint of the step where it is started."""
     server = None
@@ -590,6 +611,10 @@ def test_following_the_tutorial_from_start_to_finish(start_server, shell, checkp
             elif kind(command.command) == "shell":
                 assert server, f"`{command.command}` runs before any server was started"
                 real = shell(command.command, server.url)
+            elif kind(command.command) == "flask":  # the student's app.py of this step, on its database
+                assert server, f"`{command.command}` runs before any server made the database"
+                real = flask_command(command, checkpoint_folders[step_number(block.section)],
+                                     f"sqlite:///{tmp_path}/chat.db")
             else:
                 continue
             assert matches(command.output, real, server.url), (
