@@ -1003,8 +1003,11 @@ import json
 import shutil
 import sys
 import unicodedata
+import weakref
 from http import HTTPStatus
 from urllib.parse import parse_qs
+
+import engineio.socket
 
 from flask_jwt_extended import get_jwt, get_jwt_identity
 from flask_limiter import Limit, Limiter
@@ -1015,6 +1018,7 @@ app.config.update(
     MAX_CONNECTIONS_PER_IP=int(os.environ.get("MAX_CONNECTIONS_PER_IP", "50")),
     RATE_LIMIT_PER_ADDRESS=float(os.environ.get("RATE_LIMIT_PER_ADDRESS", "20")),
     READS_PER_ADDRESS=int(os.environ.get("READS_PER_ADDRESS", "30")),
+    FRAMES_PER_SECOND=int(os.environ.get("FRAMES_PER_SECOND", "30")),
     TRUSTED_PROXIES=int(os.environ.get("TRUSTED_PROXIES", "0")),
 )
 
@@ -1031,8 +1035,10 @@ def client_socket(environ):
 def cut_off(eio_sid):
     """Close a client's connection now, and drop what it sent that we have not read yet: a script
     ignores Socket.IO's polite "disconnect", and keeps filling its socket faster than we refuse."""
+    eio_socket = socketio.server.eio.sockets.get(eio_sid)
     sock = client_socket(socketio.server.environ.get(eio_sid, {}))
-    socketio.server.eio.disconnect(eio_sid)
+    if eio_socket is not None:  # without waiting for it to read what we queued: it may never read
+        eio_socket.close(wait=False, abort=True, reason=eio_socket.server.reason.SERVER_DISCONNECT)
     if sock is not None:
         try:
             sock.shutdown(socket.SHUT_RDWR)
@@ -1043,7 +1049,6 @@ def cut_off(eio_sid):
 def guard_packets(read_packet):
     """Wrap python-socketio's reader of Socket.IO packets, so that no packet can hurt the others."""
     def guarded(eio_sid, data):
-        socketio.sleep(0)  # eventlet: let every other client run between two packets of this one
         if not isinstance(data, str) or data[:1] in ("5", "6"):
             problem = "a binary packet (this server has no binary events)"
         else:
@@ -1057,6 +1062,66 @@ def guard_packets(read_packet):
 
 
 socketio.server.eio.on("message", guard_packets(socketio.server.eio.handlers["message"]))
+
+
+# FRAMES_PER_SECOND (30) frames of any kind one connection may send a second, after a burst of
+FRAMES_BURST = 100  # frames: a person sends a few a second (messages, typing, the answer to each ping)
+ADDRESS_FRAMES = 10  # one client address, all its connections together, 10 times that
+frame_buckets = weakref.WeakKeyDictionary()  # Engine.IO socket -> its bucket, gone with the socket
+address_frame_buckets = {}  # client address -> its bucket
+
+
+def take_one(bucket, per_second, burst):
+    """A token bucket, [frames it may send now, when that was counted]: take one frame from it, or
+    answer False when it is empty."""
+    now = time.monotonic()
+    bucket[0], bucket[1] = min(burst, bucket[0] + (now - bucket[1]) * per_second), now
+    if bucket[0] < 1:
+        return False
+    bucket[0] -= 1
+    return True
+
+
+def guard_frames(receive):
+    """Wrap Engine.IO's reader of every frame a client sends, whatever it is (ping, pong, noop,
+    upgrade, message): each spends from its connection's budget and its address's, and a client past
+    either is cut off. Between two frames of one client, every other client gets its turn."""
+    def guarded(eio_socket, frame):
+        socketio.sleep(0)  # eventlet: its reader of a socket never waits while frames are there
+        per_second = app.config["FRAMES_PER_SECOND"]
+        if not per_second:  # 0 turns the budget off (benchmarks)
+            return receive(eio_socket, frame)
+        address = socketio.server.environ.get(eio_socket.sid, {}).get("REMOTE_ADDR")
+        mine = frame_buckets.setdefault(eio_socket, [FRAMES_BURST, time.monotonic()])
+        shared = address_frame_buckets.setdefault(address, [ADDRESS_FRAMES * FRAMES_BURST, time.monotonic()])
+        if take_one(mine, per_second, FRAMES_BURST) and \
+                take_one(shared, ADDRESS_FRAMES * per_second, ADDRESS_FRAMES * FRAMES_BURST):
+            return receive(eio_socket, frame)
+        if not eio_socket.closed:
+            log.warning("closing connection %s (%s): more frames than a person sends", eio_socket.sid, address)
+            cut_off(eio_socket.sid)
+    return guarded
+
+
+MAX_QUEUED = 1_000  # packets waiting for one client: one that lets more pile up is not reading
+
+
+def bound_output(send):
+    """Wrap Engine.IO's sender of every packet to a client: past MAX_QUEUED packets waiting, the
+    client is cut off instead of growing our memory (from a task of its own: this may run inside
+    someone else's broadcast)."""
+    def guarded(eio_socket, packet):
+        if eio_socket.queue.qsize() < MAX_QUEUED:
+            return send(eio_socket, packet)
+        if not eio_socket.closed:
+            socketio.start_background_task(cut_off, eio_socket.sid)
+    return guarded
+
+
+# Engine.IO's Socket reads every frame of both transports in receive(), and queues every packet to
+# its client in send() (python-engineio 4).
+engineio.socket.Socket.receive = guard_frames(engineio.socket.Socket.receive)
+engineio.socket.Socket.send = bound_output(engineio.socket.Socket.send)
 
 
 @socketio.on_error_default

@@ -43,7 +43,7 @@ os.environ.update(DATABASE_URL=f"sqlite:///{UNIT_DB_DIR}/chat.db", ASYNC_MODE="t
                   SECRET_KEY="unit-test-secret", JWT_SECRET_KEY="unit-test-jwt-key-of-at-least-32-bytes")
 # Every test client of the unit tests comes from one address: the per-address limits (step 11) are
 # off for them, and the tests of those limits turn them on. Real servers get the defaults.
-PER_ADDRESS_LIMITS = ("MAX_CONNECTIONS_PER_IP", "RATE_LIMIT_PER_ADDRESS", "READS_PER_ADDRESS")
+PER_ADDRESS_LIMITS = ("MAX_CONNECTIONS_PER_IP", "RATE_LIMIT_PER_ADDRESS", "READS_PER_ADDRESS", "FRAMES_PER_SECOND")
 NO_PER_ADDRESS_LIMITS = dict.fromkeys(PER_ADDRESS_LIMITS, "0")  # for tests of many clients from one address
 os.environ.update(NO_PER_ADDRESS_LIMITS)
 

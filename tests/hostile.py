@@ -541,6 +541,8 @@ def flood_main(argv):
     elif kind == "attachments":  # a binary event announcing a million attachments, then 60 KB ones
         result = websocket_flood(port, seconds, client_frame(os.urandom(60_000), binary=True),
                                  setup=[ATTACHMENT_ANNOUNCEMENT])
+    elif kind == "control-frames":  # Engine.IO's own frames, which carry no event: pong, noop, ping, upgrade
+        result = websocket_flood(port, seconds, b"".join(client_frame(text) for text in "3625"), batch=16)
     elif kind == "polling":
         result = polling_flood(port, seconds)
     else:

@@ -20,6 +20,8 @@ import time
 
 import pytest
 
+import app as chat
+
 from hostile import (ATTACKER_HOST, PROBE_HOST, Flood, Probe, RssMonitor, SioClient, close_quietly,
                      hammer, open_idle_connections, raw_http, rss_mb, sio_connect,
                      time_to_connect, wait_for_rss_below, wait_until)
@@ -148,11 +150,80 @@ def test_the_probe_sees_a_quiet_server_fast(start_server, async_mode):
     report(failures, figures)
 
 
-@pytest.mark.parametrize("kind", ["events", "big-frames", "attachments"])
+# --- Every frame spends from a budget; what we queue for a client is bounded ---------------------
+
+@pytest.fixture
+def engineio_socket(app, monkeypatch):
+    """sockets(address) makes a real Engine.IO socket object of app.py's server, from `address`,
+    with no transport behind it; app.py's cut_off() only records whom it would cut."""
+    import engineio.packet
+    import engineio.socket
+
+    cut, made = [], []
+    monkeypatch.setattr(chat, "cut_off", cut.append)
+    monkeypatch.setattr(chat.socketio, "start_background_task", lambda task, *args: task(*args))
+    clock = [1000.0]
+    monkeypatch.setattr(chat.time, "monotonic", lambda: clock[0])
+    monkeypatch.setitem(chat.app.config, "FRAMES_PER_SECOND", 30)  # the default (the tests' env says 0)
+    chat.address_frame_buckets.clear()
+
+    def make(address="127.0.9.1"):
+        eio_socket = engineio.socket.Socket(chat.socketio.server.eio, f"frames-{len(made)}")
+        chat.socketio.server.environ[eio_socket.sid] = {"REMOTE_ADDR": address}
+        made.append(eio_socket)
+        return eio_socket
+    make.cut, make.clock, make.pong = cut, clock, engineio.packet.Packet(engineio.packet.PONG)
+    make.message = engineio.packet.Packet(engineio.packet.MESSAGE, "2")
+    yield make
+    for eio_socket in made:
+        chat.socketio.server.environ.pop(eio_socket.sid, None)
+
+
+def test_every_frame_spends_from_its_connections_budget(engineio_socket):
+    """A pong carries no event, yet it costs like any frame: 100 at once, then 30 a second."""
+    assert chat.FRAMES_BURST == 100
+    client = engineio_socket()
+    for _ in range(100):
+        client.receive(engineio_socket.pong)
+    assert engineio_socket.cut == []
+    client.receive(engineio_socket.pong)
+    assert engineio_socket.cut == [client.sid]
+    engineio_socket.cut.clear()
+    engineio_socket.clock[0] += 1.0  # a second later: 30 more
+    for _ in range(30):
+        client.receive(engineio_socket.pong)
+    assert engineio_socket.cut == []
+
+
+def test_one_address_shares_ten_connections_worth_of_frames(engineio_socket):
+    clients = [engineio_socket() for _ in range(11)]
+    for client in clients[:10]:
+        for _ in range(100):  # each within its own budget: 1,000 from the address
+            client.receive(engineio_socket.pong)
+    assert engineio_socket.cut == []
+    clients[10].receive(engineio_socket.pong)
+    assert engineio_socket.cut == [clients[10].sid]
+    elsewhere = engineio_socket("127.0.9.2")
+    elsewhere.receive(engineio_socket.pong)
+    assert engineio_socket.cut == [clients[10].sid]  # another address is not touched
+
+
+def test_a_client_that_does_not_read_is_cut_off_at_1000_queued_packets(engineio_socket):
+    client = engineio_socket()
+    for _ in range(chat.MAX_QUEUED):
+        client.send(engineio_socket.message)
+    assert engineio_socket.cut == [] and client.queue.qsize() == 1000
+    client.send(engineio_socket.message)
+    assert engineio_socket.cut == [client.sid] and client.queue.qsize() == 1000  # not queued
+
+
+@pytest.mark.parametrize("kind", ["events", "big-frames", "attachments", "control-frames"])
 def test_a_socket_flood_is_thrown_out_and_nobody_notices(start_server, async_mode, kind):
     """events: `event_message` frames in a tight loop; big-frames: 60 KB frames unpaced (eventlet
     unmasks them byte by byte); attachments: a binary event announcing a million attachments, then
-    60 KB binary frames that the server hoards. The attacker reconnects each time it is thrown out."""
+    60 KB binary frames that the server hoards; control-frames: Engine.IO's pong, noop, ping and
+    upgrade frames, which carry no event (an upgrade is answered: a client that never reads them
+    made the server queue them). The attacker reconnects each time it is thrown out."""
     server = start_server(ASYNC_MODE=async_mode, **LIMITS)
     figures, failures = attack_and_measure(server, flood(kind, server.port))
     connections = figures["attack"]
