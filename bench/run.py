@@ -63,7 +63,7 @@ class Server:
         else:
             db_path = db_path or workdir / f"{kind}-{self.port}.db"
             env.update(ASYNC_MODE=kind, DATABASE_URL=f"sqlite:///{db_path}", RATE_LIMIT_PER_SECOND="0", MAX_CONNECTIONS_PER_IP="0",
-                       RATE_LIMIT_PER_ADDRESS="0", READS_PER_ADDRESS="0",
+                       RATE_LIMIT_PER_ADDRESS="0", READS_PER_ADDRESS="0", FRAMES_PER_SECOND="0",
                        SECRET_KEY="bench-secret", JWT_SECRET_KEY=JWT_KEY, AUTH_REQUIRED="false",
                        PYTHONWARNINGS="ignore")
             env.pop("MESSAGE_QUEUE", None)
@@ -230,6 +230,7 @@ def rss_per_connection(kind, workdir, clients, timeout=100):
 
 
 HISTORY_ROOMS = 100  # the stored messages are spread over this many rooms, round robin
+ALL_ROOMS = 100_000  # and the room table holds this many in all: a school's years of classes
 HISTORY_ROOM = "room-07"  # the room whose pages are timed
 
 
@@ -252,6 +253,9 @@ def fill_history(db_path, count):
             con.executemany("INSERT INTO message (room, author, text, created_at) VALUES (?, ?, ?, ?)", rows)
             con.execute("INSERT INTO room (name, messages, last_id) "
                         "SELECT room, count(*), max(id) FROM message GROUP BY room")
+            # Older rooms, written in before these messages: rows of the room table only.
+            con.executemany("INSERT INTO room (name, messages, last_id) VALUES (?, 1, ?)",
+                            ((f"old-{n:06}", n) for n in range(1, ALL_ROOMS - HISTORY_ROOMS + 1)))
         else:  # an app.py from before rooms (--app)
             con.executemany("INSERT INTO message (author, text, created_at) VALUES (?, ?, ?)",
                             (row[1:] for row in rows))
@@ -266,7 +270,7 @@ def history(server, samples, deep_before):
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     pages = (("newest", f"/messages?room={HISTORY_ROOM}&limit=50", 50),
              ("deep", f"/messages?room={HISTORY_ROOM}&limit=50&before={deep_before}", 50),
-             ("rooms", "/rooms", HISTORY_ROOMS))
+             ("rooms", "/rooms", 100))  # the first page: the 100 rooms written in last
     try:
         for name, path, length in pages:
             times = []
@@ -279,7 +283,7 @@ def history(server, samples, deep_before):
                     times.append(1000 * (time.perf_counter() - t))
                 if name == "rooms" and response.status == 404:
                     break  # an app.py from before rooms (--app): no figure
-                if response.status != 200 or len(json.loads(body)) != length:
+                if response.status != 200 or len(json.loads(body)) < length:
                     out["error"] = f"{name}: HTTP {response.status}, {len(body)} bytes"
                     return out
             if not times:
@@ -317,7 +321,7 @@ ROWS = [
     ("… newest page: p95 ms", "history", "newest_p95", "", None),
     ("… deep page (before=10000): p50 ms", "history", "deep_p50", "≤ 5", lambda v, n: v <= 5),
     ("… deep page: p95 ms", "history", "deep_p95", "", None),
-    ("GET /rooms, 100 rooms: p50 ms", "history", "rooms_p50", "≤ 5", lambda v, n: v <= 5),
+    ("GET /rooms, a page of 100 among 100,000 rooms: p50 ms", "history", "rooms_p50", "≤ 5", lambda v, n: v <= 5),
     ("… p95 ms", "history", "rooms_p95", "", None),
 ]
 
