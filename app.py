@@ -183,7 +183,8 @@ def on_connect(auth):
     if app.config["AUTH_REQUIRED"] and not username:
         raise ConnectionRefusedError(problem)
     try:
-        name = None if auth.get("name") is None else clean_name(auth["name"], "name")
+        # A valid token names the client: its handshake name is not used, so it is not checked.
+        name = None if auth.get("name") is None or username else clean_name(auth["name"], "name")
         room = clean_room(auth.get("room", request.args.get("room", "general")))  # step 12
         may_enter(room, address)
     except Refused as error:

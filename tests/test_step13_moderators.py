@@ -134,6 +134,15 @@ def test_names_in_one_alphabet_are_welcome(client, connect, name):
     assert ack["ok"] and ack["message"]["author"] == name, ack
 
 
+@pytest.mark.parametrize("name", ["ana", "Ana", "someone else"])
+def test_a_logged_in_client_may_send_any_handshake_name_its_token_names_it(client, connect, name):
+    """The page sends its name at the handshake; logged in, that is the account's own name."""
+    token = register_and_login(client, "ana")
+    ana = connect(auth={"token": token, "name": name})
+    ack = ana.emit("event_message", {"text": "hola"})
+    assert ack["ok"] and ack["message"]["author"] == "ana", ack
+
+
 def test_a_connection_looks_its_author_up_once(connect, monkeypatch):
     asked = []
     real = chat.an_accounts_name
