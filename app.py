@@ -1000,6 +1000,7 @@ def health():
 # --- Step 11: one student with a script ---
 import collections
 import ctypes
+import io
 import json
 import shutil
 import sys
@@ -1010,6 +1011,7 @@ from urllib.parse import parse_qs
 
 import engineio.socket
 
+from flask import has_request_context
 from flask_jwt_extended import get_jwt, get_jwt_identity
 from flask_limiter import Limit, Limiter
 from flask_limiter.util import get_remote_address
@@ -1041,10 +1043,15 @@ def cut_off(eio_sid):
     if eio_socket is not None:  # without waiting for it to read what we queued: it may never read
         eio_socket.close(wait=False, abort=True, reason=eio_socket.server.reason.SERVER_DISCONNECT)
     if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # closed already
+        hang_up(sock)
+
+
+def hang_up(sock):
+    """End a TCP connection both ways: whoever waits to read from it gets its end at once."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # closed already
 
 
 def guard_packets(read_packet):
@@ -1057,7 +1064,9 @@ def guard_packets(read_packet):
                 return read_packet(eio_sid, data)
             except (ValueError, TypeError, IndexError, KeyError, RecursionError) as error:
                 problem = f"a packet that does not decode ({type(error).__name__})"
-        log.warning("closing connection %s: it sent %s", eio_sid, problem)  # one line, no traceback
+        address = socketio.server.environ.get(eio_sid, {}).get("REMOTE_ADDR")
+        log.warning("closing connection %s: it sent %s", eio_sid, problem,  # one line, no traceback
+                    extra={"address": address})
         cut_off(eio_sid)
     return guarded
 
@@ -1072,14 +1081,14 @@ frame_buckets = weakref.WeakKeyDictionary()  # Engine.IO socket -> its bucket, g
 address_frame_buckets = {}  # client address -> its bucket
 
 
-def take_one(bucket, per_second, burst):
-    """A token bucket, [frames it may send now, when that was counted]: take one frame from it, or
-    answer False when it is empty."""
+def take_one(bucket, per_second, burst, frames=1):
+    """A token bucket, [frames it may send now, when that was counted]: take one frame (or `frames`)
+    from it, or answer False when it holds fewer."""
     now = time.monotonic()
     bucket[0], bucket[1] = min(burst, bucket[0] + (now - bucket[1]) * per_second), now
-    if bucket[0] < 1:
+    if bucket[0] < frames:
         return False
-    bucket[0] -= 1
+    bucket[0] -= frames
     return True
 
 
@@ -1099,7 +1108,8 @@ def guard_frames(receive):
                 take_one(shared, ADDRESS_FRAMES * per_second, ADDRESS_FRAMES * FRAMES_BURST):
             return receive(eio_socket, frame)
         if not eio_socket.closed:
-            log.warning("closing connection %s (%s): more frames than a person sends", eio_socket.sid, address)
+            log.warning("closing connection %s (%s): more frames than a person sends", eio_socket.sid, address,
+                        extra={"address": address})
             cut_off(eio_socket.sid)
     return guarded
 
@@ -1191,15 +1201,36 @@ def limit_socket_sessions(wsgi_app):
 
 
 def open_session(wsgi_app, environ, start_response, limit):
-    """Engine.IO's handshake, unless this address already holds `limit` sessions."""
+    """Engine.IO's handshake, unless this address already holds `limit` sessions, or opens them
+    faster than its frame budget pays for."""
     address = environ.get("REMOTE_ADDR")
     held = sum(e.get("REMOTE_ADDR") == address for e in list(socketio.server.environ.values()))
     if held >= limit:
-        body = b'{"error":"too many connections from your address"}\n'
-        start_response("429 Too Many Requests", [("Content-Type", "application/json"),
-                                                 ("Content-Length", str(len(body)))])
-        return [body]
+        return refuse(start_response, 429, "too many connections from your address")
+    if not session_paid(address):
+        return refuse(start_response, 429, "too many new connections from your address: wait a few seconds")
     return wsgi_app(environ, start_response)
+
+
+SESSION_FRAMES = 10  # a new connection costs its address as much as 10 frames
+
+
+def session_paid(address):
+    """Each new session spends SESSION_FRAMES from its address's frame budget: a script that
+    connected and closed in a loop opened 850 sessions a second, each with its log lines."""
+    per_second = app.config["FRAMES_PER_SECOND"]
+    if not per_second:
+        return True  # 0 turns the budget off (benchmarks)
+    shared = address_frame_buckets.setdefault(address, [ADDRESS_FRAMES * FRAMES_BURST, time.monotonic()])
+    return take_one(shared, ADDRESS_FRAMES * per_second, ADDRESS_FRAMES * FRAMES_BURST, SESSION_FRAMES)
+
+
+def refuse(start_response, code, message):
+    """A JSON error answered before Flask runs."""
+    body = json.dumps({"error": message}).encode() + b"\n"
+    start_response(f"{code} {HTTPStatus(code).phrase}", [("Content-Type", "application/json"),
+                                                          ("Content-Length", str(len(body)))])
+    return [body]
 
 
 app.wsgi_app = limit_socket_sessions(app.wsgi_app)
@@ -1209,7 +1240,11 @@ if app.config["TRUSTED_PROXIES"]:  # outermost, so that every part sees the clie
 
 open_connections = collections.Counter()  # client address -> its open TCP connections (this process)
 open_connections_lock = threading.Lock()
-REQUEST_TIMEOUT = 10  # seconds a client may take to send a request (websockets are exempt)
+REQUEST_TIMEOUT = 10  # seconds a client may take to send a request, headers and body (not websockets)
+UNFINISHED_PER_ADDRESS = 20  # requests still arriving on the connections of one address,
+UNFINISHED_IN_ALL = 1_000    # and of all addresses: past either, the one waiting longest is closed
+unfinished = {}  # TCP socket -> (client address, when its request began), oldest first
+unfinished_from = collections.Counter()  # client address -> how many of those are its own
 
 
 class GuardedConnection:
@@ -1231,6 +1266,20 @@ class GuardedConnection:
                 if not open_connections[address]:
                     del open_connections[address]
 
+    def handle_one_request(self):
+        """One request on this connection: it counts as unfinished until its headers and body are
+        in (read_whole_body(), below), or the connection ends."""
+        begin_request(self.connection, self.client_address[0])
+        try:
+            return super().handle_one_request()
+        finally:
+            request_arrived(self.connection)
+
+    def log_error(self, message, *args):
+        """The HTTP server's own lines about a client (a request that timed out) go to our log."""
+        address = self.client_address[0]
+        log.info("%s: " + message, address, *args, extra={"address": address})
+
     def send_error(self, code, message=None, explain=None):
         """The HTTP server's own errors, in JSON like every other error."""
         self.wfile.write(json_answer(code, message or HTTPStatus(code).phrase))
@@ -1250,6 +1299,94 @@ class GuardedRequestHandler(GuardedConnection, NoDelayRequestHandler):
     timeout = REQUEST_TIMEOUT
 
 
+def begin_request(sock, address):
+    """A request begins to arrive. A person's takes milliseconds: past UNFINISHED_PER_ADDRESS of
+    one address, or UNFINISHED_IN_ALL in all, the one that has waited longest is a slow script, and
+    closing it leaves room for a newcomer."""
+    with open_connections_lock:
+        unfinished[sock] = (address, time.monotonic())
+        unfinished_from[address] += 1
+        if unfinished_from[address] > UNFINISHED_PER_ADDRESS and not app.config["TRUSTED_PROXIES"]:
+            slowest = next(s for s, (a, _) in unfinished.items() if a == address)
+        elif len(unfinished) > UNFINISHED_IN_ALL:
+            slowest = next(iter(unfinished))
+        else:
+            slowest = None
+        if not deadline_keeper:  # started with the first request, in the server's async mode
+            deadline_keeper.append(socketio.start_background_task(close_late_requests))
+    if slowest is not None:
+        close_unfinished(slowest)
+
+
+deadline_keeper = []
+cut_short = weakref.WeakSet()  # sockets whose request we closed before it arrived
+
+
+def request_arrived(sock):
+    """The request is in (or its connection ended): it no longer counts as unfinished."""
+    with open_connections_lock:
+        address, _ = unfinished.pop(sock, (None, None))
+        if address is not None:
+            unfinished_from[address] -= 1
+            if not unfinished_from[address]:
+                del unfinished_from[address]
+
+
+def close_late_requests():
+    """Every second, close the connections whose request began over REQUEST_TIMEOUT ago, without an
+    answer (as nginx does). A socket's own timeout starts again at each byte, so a script sending a
+    header line every few seconds held its connection forever."""
+    while True:
+        socketio.sleep(1)
+        too_old = time.monotonic() - REQUEST_TIMEOUT
+        late = []
+        with open_connections_lock:
+            for sock, (_, began) in unfinished.items():  # oldest first: stop at the first in time
+                if began > too_old:
+                    break
+                late.append(sock)
+        for sock in late:
+            close_unfinished(sock)
+
+
+def close_unfinished(sock):
+    """Hang up on a request still arriving. The HTTP server reads the end of the connection as the
+    end of the headers, and would run what came so far: read_whole_body() refuses it."""
+    request_arrived(sock)
+    cut_short.add(sock)
+    hang_up(sock)
+
+
+def read_whole_body(wsgi_app):
+    """Read a request's body before the app runs, while the request still counts as unfinished: a
+    body sent a byte at a time meets the same deadline as slow headers."""
+    def middleware(environ, start_response):
+        sock = client_socket(environ)
+        if sock is not None and sock in cut_short:  # closed for being too slow: never run it
+            return refuse(start_response, 408, f"the request did not arrive within {REQUEST_TIMEOUT} s")
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():  # no length to wait for
+            return refuse(start_response, 411, "send the body with a Content-Length header")
+        length = environ.get("CONTENT_LENGTH") or "0"
+        length = int(length) if length.isdigit() else 0  # not a number: Flask refuses it
+        if length > max(app.config["MAX_CONTENT_LENGTH"], MAX_SOCKET_PACKET):
+            # Refused unread (413); the server then reads the rest away, still within the deadline.
+            return wsgi_app(environ, start_response)
+        if length:
+            try:
+                body = environ["wsgi.input"].read(length)
+            except OSError:  # the socket's own timeout, or the connection was closed
+                body = b""
+            if len(body) < length:
+                return refuse(start_response, 408, f"the request did not arrive within {REQUEST_TIMEOUT} s")
+            environ["wsgi.input"] = io.BytesIO(body)
+        request_arrived(sock)
+        return wsgi_app(environ, start_response)
+    return middleware
+
+
+app.wsgi_app = read_whole_body(app.wsgi_app)
+
+
 def without_timeout_for_websockets(wsgi_app):
     """A websocket stays open and quiet between messages: lift REQUEST_TIMEOUT from its socket."""
     def middleware(environ, start_response):
@@ -1261,12 +1398,6 @@ def without_timeout_for_websockets(wsgi_app):
 
 
 app.wsgi_app = without_timeout_for_websockets(app.wsgi_app)
-
-
-@app.errorhandler(TimeoutError)
-def request_timed_out(error):
-    """A body shorter than its Content-Length: the read timed out after REQUEST_TIMEOUT."""
-    return {"error": f"the request did not arrive within {REQUEST_TIMEOUT} s"}, 408
 
 
 @app.after_request
@@ -1555,11 +1686,54 @@ def database_disk_full(reserve=1_000_000):
     return shutil.disk_usage(folder).free < reserve
 
 
+LOG_LINES_PER_ADDRESS = 20  # lines about one client address every 10 s; then a count of the rest
+
+
+class FewLinesPerAddress(logging.Filter):
+    """At most LOG_LINES_PER_ADDRESS lines about one address every 10 s, whatever they say; the
+    lines left out are counted, and summed up in one line when the 10 s are over."""
+
+    def __init__(self):
+        super().__init__()
+        self.windows = {}  # client address -> [when its 10 s began, lines written, lines left out]
+        self.summed_up_at = time.monotonic()
+
+    def filter(self, record):
+        now = time.monotonic()
+        if now - self.summed_up_at >= 1:  # at most once a second, whoever logs
+            self.summed_up_at = now
+            self.sum_up(now)
+        if getattr(record, "summary", False):
+            return True
+        address = getattr(record, "address", None)  # a line outside a request names its address
+        if address is None and has_request_context():
+            address = request.remote_addr
+        if address is None:
+            return True  # a line about the server itself
+        window = self.windows.setdefault(address, [now, 0, 0])
+        if window[1] < LOG_LINES_PER_ADDRESS:
+            window[1] += 1
+            return True
+        window[2] += 1
+        return False
+
+    def sum_up(self, now):
+        """Close the windows that are 10 s old, with one line for each that left lines out."""
+        for address, (began, _, left_out) in list(self.windows.items()):
+            if now - began >= 10 and self.windows.pop(address, None) and left_out:
+                log.warning("%d more lines about %s left out of the log in 10 s", left_out, address,
+                            extra={"summary": True})
+
+
+log.addFilter(FewLinesPerAddress())
+
+
 swagger.template["info"]["description"] += """
 Per client address: at most MAX_CONNECTIONS_PER_IP (50) connections, RATE_LIMIT_PER_ADDRESS (20)
 messages a second saved, and 10 logins or registrations a minute. A connection with over
 5 × RATE_LIMIT_BURST refused events in 10 s, or a packet that does not decode, is disconnected. A
-socket whose token expires or is logged out (POST /auth/logout) is disconnected within 15 s.
+socket whose token expires or is logged out (POST /auth/logout) is disconnected within 15 s. A
+request's headers and body must arrive within 10 s in all (a chunked body gets 411).
 """
 CONNECT_REFUSED["properties"]["message"]["examples"].append(
     "too many connections from your address (limit 50)")

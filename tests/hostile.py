@@ -8,6 +8,7 @@ Addresses: the server listens on 127.0.0.1; attackers come from 127.0.0.1 too; t
 client binds its sockets to 127.0.0.2, so per-address limits that stop the attacker must not stop it.
 Linux routes all of 127.0.0.0/8 to the loopback interface, so any 127.x.y.z works as a source.
 """
+import collections
 import http.client
 import itertools
 import json
@@ -119,10 +120,13 @@ def tcp_connect(port, source=ATTACKER_HOST, timeout=TIMEOUT):
     return sock
 
 
-def open_websocket(port, source=ATTACKER_HOST, query="", headers=None, timeout=TIMEOUT):
+def open_websocket(port, source=ATTACKER_HOST, query="", headers=None, timeout=TIMEOUT, reset=False):
     """A raw Engine.IO websocket from `source`, after the server's "0{...}" open packet."""
     sock = tcp_connect(port, source, timeout)
     url = f"ws://{SERVER_HOST}:{port}/socket.io/?EIO=4&transport=websocket{query}"
+    if reset:  # closed with a reset: thousands of refused handshakes (a 429, then the server's close)
+        # left as many TIME_WAITs, which slowed the next test's connections to a crawl
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     try:
         ws = websocket.create_connection(url, socket=sock, timeout=timeout, header=headers or {})
         opening = ws.recv()
@@ -135,11 +139,11 @@ def open_websocket(port, source=ATTACKER_HOST, query="", headers=None, timeout=T
     return ws
 
 
-def sio_connect(port, source=ATTACKER_HOST, auth=None, headers=None, timeout=TIMEOUT):
+def sio_connect(port, source=ATTACKER_HOST, auth=None, headers=None, timeout=TIMEOUT, reset=False):
     """Open a websocket and send Socket.IO's connect "40{auth}"; return (ws, reply) where reply is
     the server's answer: "40{sid}" (connected) or "44{message}" (refused: a connect_error).
     reply is None when the server closed the connection without either."""
-    ws = open_websocket(port, source, headers=headers, timeout=timeout)
+    ws = open_websocket(port, source, headers=headers, timeout=timeout, reset=reset)
     ws.send("40" + json.dumps(auth or {}))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -531,6 +535,140 @@ def polling_flood(port, seconds, threads=4):
 ATTACHMENT_ANNOUNCEMENT = '451000000-["event_message",{"_placeholder":true,"num":0}]'
 
 
+def slow_requests(port, seconds, addresses, per_address, interval=2.0):
+    """Requests whose headers never end: `per_address` connections from each of `addresses` source
+    addresses (127.0.1.1, 127.0.1.2, ...) send a request line, then one header line every `interval`
+    seconds (well within any socket timeout), until `seconds` passed. Returns, sampled every 0.5 s,
+    how many the server still held in all and from one address, and how long the longest one lived."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = addresses * per_address + 200
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard), hard))
+    start = time.monotonic()
+    to_open = [f"127.0.1.{a + 1}" for a in range(addresses) for _ in range(per_address)]
+    held = {}  # socket -> [source address, opened at, next header line at, lines sent]
+    lifetimes, refused, opened_s = [], 0, None
+
+    def gone(sock):
+        lifetimes.append(time.monotonic() - held.pop(sock)[1])
+        sock.close()
+
+    samples, next_sample = [], start
+    while time.monotonic() < start + seconds and (held or to_open):
+        batch_end = time.monotonic() + 0.1  # open for 0.1 s, then tend to those already open
+        while to_open and time.monotonic() < batch_end:
+            source = to_open.pop(0)
+            try:
+                sock = tcp_connect(port, source, timeout=2)
+                sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            except OSError:
+                refused += 1
+                continue
+            sock.setblocking(False)
+            now = time.monotonic()
+            held[sock] = [source, now, now + interval, 0]
+        if not to_open and opened_s is None:
+            opened_s = round(time.monotonic() - start, 2)
+        for sock in list(held):
+            try:  # closed by the server: end of file, or an error
+                if sock.recv(65536) == b"":
+                    gone(sock)
+                    continue
+            except BlockingIOError:
+                pass
+            except OSError:
+                gone(sock)
+                continue
+            record = held[sock]
+            if time.monotonic() >= record[2]:
+                record[2] += interval
+                record[3] += 1
+                try:
+                    sock.send(b"X-Slow-%d: 1\r\n" % record[3])
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    gone(sock)
+        if time.monotonic() >= next_sample:
+            per = collections.Counter(source for source, *_ in held.values())
+            samples.append([round(time.monotonic() - start, 1), len(held), max(per.values(), default=0),
+                            len(to_open)])
+            next_sample += 0.5
+        if not to_open:
+            time.sleep(0.05)
+    now = time.monotonic()
+    longest = max(lifetimes + [now - record[1] for record in held.values()], default=0)
+    for sock in list(held):
+        sock.close()
+    return {"opened": addresses * per_address - refused - len(to_open), "refused": refused,
+            "opened_in_s": opened_s, "samples": samples, "still_open_at_end": len(held),
+            "longest_s": round(longest, 1)}
+
+
+def trickle(sockets, data, every, within):
+    """Send `data` on each socket every `every` seconds until the server closes it (end of file, or
+    an error) or `within` seconds passed. Returns each socket's lifetime in seconds (None: still open)."""
+    start = next_send = time.monotonic()
+    lifetimes = [None] * len(sockets)
+    for sock in sockets:
+        sock.setblocking(False)
+    while None in lifetimes and time.monotonic() - start < within:
+        now = time.monotonic()
+        for n, sock in enumerate(sockets):
+            if lifetimes[n] is not None:
+                continue
+            try:
+                if sock.recv(65536) == b"":
+                    lifetimes[n] = now - start
+                    continue
+            except BlockingIOError:
+                pass
+            except OSError:
+                lifetimes[n] = now - start
+                continue
+            if now >= next_send:
+                try:
+                    sock.send(data)
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    lifetimes[n] = now - start
+        if now >= next_send:
+            next_send += every
+        time.sleep(0.05)
+    return lifetimes
+
+
+def churn(port, seconds, threads=4):
+    """Socket.IO connections opened and closed at once, in a loop, on `threads` threads: how many the
+    server let in, and how many it refused (429 at the handshake, or a connect_error)."""
+    counts, lock = collections.Counter(), threading.Lock()
+    end = time.monotonic() + seconds
+
+    def worker(n):
+        for i in itertools.count():
+            if time.monotonic() >= end:
+                return
+            try:
+                ws, reply = sio_connect(port, auth={"name": f"churn{n}x{i}"}, timeout=2, reset=True)
+                close_quietly(ws)
+                outcome = "connected" if reply and reply.startswith("40") else "refused"
+            except websocket.WebSocketBadStatusException as error:
+                outcome = f"status {error.status_code}"
+            except (OSError, websocket.WebSocketException, ConnectionError) as error:
+                outcome = error.__class__.__name__
+            with lock:
+                counts[outcome] += 1
+
+    workers = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join(seconds + 10)
+    return dict(counts)
+
+
 def flood_main(argv):
     """python tests/hostile.py KIND PORT SECONDS: run one flood, print its record as JSON."""
     kind, port, seconds = argv[0], int(argv[1]), float(argv[2])
@@ -545,6 +683,10 @@ def flood_main(argv):
         result = websocket_flood(port, seconds, b"".join(client_frame(text) for text in "3625"), batch=16)
     elif kind == "polling":
         result = polling_flood(port, seconds)
+    elif kind == "slow-requests":  # headers that never end, from 70 addresses
+        result = slow_requests(port, seconds, addresses=70, per_address=25)
+    elif kind == "churn":  # Socket.IO connections opened and closed in a loop
+        result = churn(port, seconds)
     else:
         raise SystemExit(f"unknown flood {kind}")
     print(json.dumps(result), flush=True)
