@@ -2140,8 +2140,8 @@ def make_moderator(name):
         raise click.BadParameter("1-32 letters, digits, _, - or ., and not system", param_hint="NAME")
     # Hidden at a terminal; from a pipe, two plain lines (getpass would read the terminal instead).
     password = click.prompt("Password", hide_input=sys.stdin.isatty(), confirmation_prompt=True)
-    if not 8 <= len(password) <= 128:
-        raise click.BadParameter("8-128 characters", param_hint="password")
+    if not 8 <= len(password) <= 128 or re.search("[\ud800-\udfff]", password):  # as register's
+        raise click.BadParameter("8-128 characters of valid text", param_hint="password")
     old = db.session.scalar(db.select(User).where(db.func.lower(User.username) == name.lower()))
     if old:
         db.session.delete(old)

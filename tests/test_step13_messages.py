@@ -339,7 +339,8 @@ def flask_moderator(tmp_path, name, password="correct horse", cwd=APP_DIR):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY", "ASYNC_MODE")}
     result = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "moderator", name], cwd=cwd,
                             env={**env, "DATABASE_URL": f"sqlite:///{tmp_path}/chat.db"},
-                            input=f"{password}\n{password}\n", capture_output=True, text=True, timeout=60)
+                            input=f"{password}\n{password}\n", capture_output=True, text=True, timeout=60,
+                            errors="surrogateescape")  # a password may be bytes that are not UTF-8
     return result.stdout + result.stderr, result.returncode
 
 

@@ -93,6 +93,12 @@ def test_the_command_reads_two_lines_from_a_pipe_on_a_real_database(tmp_path, st
     assert status == 0 and "now a moderator" in output, output
 
 
+def test_a_password_that_is_not_text_is_refused_in_one_line(tmp_path):
+    """Bytes that are not UTF-8 (here ff fe) from a pipe: refused like register refuses them, no traceback."""
+    output, status = flask_moderator(tmp_path, "profe", password="ab\udcff\udcfecdefgh")
+    assert status == 2 and "valid text" in output and "Traceback" not in output, output
+
+
 # --- Names nobody else may take -------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["profe", "Profe", "PROFE"])
