@@ -42,7 +42,6 @@ REQUEST_TIMEOUT = 10       # s (app.py): a request's headers and body arrive wit
 UNFINISHED_PER_ADDRESS = 20  # app.py: requests still arriving, from one address
 UNFINISHED_IN_ALL = 1_000    # app.py: and from all addresses
 LOG_LINES_PER_ADDRESS = 20   # app.py: log lines about one address in 10 s
-SLOW_MEMORY_BACK_MB = 45     # the slow-requests attack: RSS back within this of the baseline
 SHORT_BODY_WITHIN = 15     # s: a body shorter than its Content-Length is answered or closed within this
 # Engine.IO handshakes one address may leave open and unused. PROTOCOL.md limits the connections
 # of one address (MAX_CONNECTIONS_PER_IP, 50); a handshake is the first half of one. Twice that leaves
@@ -105,13 +104,13 @@ def attack_and_measure(server, attack):
     return figures, failures
 
 
-def memory_comes_back(server, figures, failures, within_mb=MEMORY_BACK_MB):
-    """After the flood: RSS back within `within_mb` of the baseline within MEMORY_BACK_WITHIN s.
+def memory_comes_back(server, figures, failures):
+    """After the flood: RSS back within MEMORY_BACK_MB of the baseline within MEMORY_BACK_WITHIN s.
     Waited for only when everything else passed (a failing run should fail fast)."""
     if failures or server.process.poll() is not None:
         figures["memory_back_after_s"] = "not waited: already failing"
         return
-    took, last = wait_for_rss_below(server.process.pid, figures["baseline_mb"] + within_mb,
+    took, last = wait_for_rss_below(server.process.pid, figures["baseline_mb"] + MEMORY_BACK_MB,
                                     MEMORY_BACK_WITHIN)
     figures["memory_back_after_s"] = None if took is None else round(took, 1)
     figures["back_to_mb"] = None if last is None else round(last)
@@ -251,7 +250,8 @@ def test_slow_requests_from_70_addresses_leave_room_for_newcomers(start_server, 
     figures, failures = attack_and_measure(server, flood("slow-requests", server.port, SLOW_SECONDS))
     record = figures["attack"]
     samples = record.pop("samples")  # [seconds, held in all, most held from one address, not yet opened]
-    settled = [s for s in samples if record["opened_in_s"] and s[0] >= record["opened_in_s"] + 1]
+    # Past a cap, requests that have waited over a second are closed, a few times a second.
+    settled = [s for s in samples if record["opened_in_s"] and s[0] >= record["opened_in_s"] + 2]
     record["most_held"] = max((s[1] for s in settled), default=None)
     record["most_held_from_one_address"] = max((s[2] for s in settled), default=None)
     if not settled or record["opened"] < 1_500:
@@ -264,9 +264,7 @@ def test_slow_requests_from_70_addresses_leave_room_for_newcomers(start_server, 
     if record["longest_s"] > REQUEST_TIMEOUT + 2.5:
         failures.append(f"a request still arriving after {record['longest_s']} s was not closed "
                         f"(REQUEST_TIMEOUT {REQUEST_TIMEOUT} s in all)")
-    # 1,000 connections held for 10 s leave memory pages partly used (Python's and the C library's):
-    # 32-38 MB stay. Before, the requests were never closed, and 53 MB stayed after the attack (eventlet).
-    memory_comes_back(server, figures, failures, within_mb=SLOW_MEMORY_BACK_MB)
+    memory_comes_back(server, figures, failures)
     report(failures, figures)
 
 
