@@ -710,6 +710,22 @@ def test_a_body_sent_a_byte_at_a_time_is_closed_after_request_timeout(http_serve
         f"bodies of 100 and 1,000,000 bytes sent a byte every 2 s: open for {lifetimes} s (None: still open)"
 
 
+def test_headers_ended_by_the_end_of_the_connection_are_not_run(http_server):
+    """Headers that end with the connection instead of an empty line (a script that quit mid-request,
+    or one the server closed for being slow) are not a request: both servers answered them, and 800
+    of them at once held the probe's messages back for over 2 s."""
+    sock = tcp_connect(http_server.port)
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    sock.shutdown(socket.SHUT_WR)
+    answer = b""
+    try:
+        while chunk := sock.recv(4096):
+            answer += chunk
+    finally:
+        sock.close()
+    assert answer == b"", f"answered: {answer[:200]!r}"
+
+
 def test_a_chunked_body_gets_411(http_server):
     """A chunked body has no length to wait for: the client is asked for a Content-Length."""
     answer = raw_http(http_server.port, b"POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
