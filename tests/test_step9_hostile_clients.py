@@ -15,7 +15,10 @@ DOCUMENTED_ERRORS = ("payload must be a JSON object", "text is required", "text 
                      "text must not be empty", "text is longer than", "author is required",
                      "author must be a string", "author must not be empty", "author is longer than",
                      "text must be valid text", "author must be valid text",
-                     "author must be printable characters on one line")
+                     "author must be printable characters on one line",
+                     # later steps' rules for names (11 and 13)
+                     "author must show at least one letter, digit or symbol", "author system is reserved",
+                     "author must not mix letters of different alphabets")
 
 any_text = st.text(st.characters(exclude_categories=()))  # lone surrogates and NUL included
 json_values = st.recursive(
@@ -29,6 +32,7 @@ payloads = json_values | st.fixed_dictionaries({}, optional={"text": json_values
 @given(payload=payloads)
 @example(payload={"text": "\ud800", "author": "ana"})  # found by this test: crashed the handler
 @example(payload={"text": "a\x00b", "author": "ana"})
+@example(payload={"text": "hola", "author": "te\u0430cher"})  # a Cyrillic а: refused from step 13 on
 def test_any_payload_is_saved_once_or_refused_with_a_documented_error(connect, monkeypatch, payload):
     monkeypatch.setitem(chat.app.config, "RATE_LIMIT_PER_SECOND", 0)
     sender = connect(auth={"name": "fuzz"})
