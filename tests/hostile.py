@@ -571,24 +571,14 @@ def slow_requests(port, seconds, addresses, per_address, interval=2.0):
         if not to_open and opened_s is None:
             opened_s = round(time.monotonic() - start, 2)
         for sock in list(held):
-            try:  # closed by the server: end of file, or an error
-                if sock.recv(65536) == b"":
-                    gone(sock)
-                    continue
-            except BlockingIOError:
-                pass
-            except OSError:
+            if server_closed(sock):
                 gone(sock)
                 continue
             record = held[sock]
             if time.monotonic() >= record[2]:
                 record[2] += interval
                 record[3] += 1
-                try:
-                    sock.send(b"X-Slow-%d: 1\r\n" % record[3])
-                except BlockingIOError:
-                    pass
-                except OSError:
+                if not send_unless_closed(sock, b"X-Slow-%d: 1\r\n" % record[3]):
                     gone(sock)
         if time.monotonic() >= next_sample:
             per = collections.Counter(source for source, *_ in held.values())
@@ -606,6 +596,27 @@ def slow_requests(port, seconds, addresses, per_address, interval=2.0):
             "longest_s": round(longest, 1)}
 
 
+def server_closed(sock):
+    """Has the server closed this non-blocking socket (end of file, or an error)? What it sent is read."""
+    try:
+        return sock.recv(65536) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def send_unless_closed(sock, data):
+    """Send on a non-blocking socket (nothing, if its buffer is full); False if the server closed it."""
+    try:
+        sock.send(data)
+    except BlockingIOError:
+        pass
+    except OSError:
+        return False
+    return True
+
+
 def trickle(sockets, data, every, within):
     """Send `data` on each socket every `every` seconds until the server closes it (end of file, or
     an error) or `within` seconds passed. Returns each socket's lifetime in seconds (None: still open)."""
@@ -618,22 +629,8 @@ def trickle(sockets, data, every, within):
         for n, sock in enumerate(sockets):
             if lifetimes[n] is not None:
                 continue
-            try:
-                if sock.recv(65536) == b"":
-                    lifetimes[n] = now - start
-                    continue
-            except BlockingIOError:
-                pass
-            except OSError:
+            if server_closed(sock) or (now >= next_send and not send_unless_closed(sock, data)):
                 lifetimes[n] = now - start
-                continue
-            if now >= next_send:
-                try:
-                    sock.send(data)
-                except BlockingIOError:
-                    pass
-                except OSError:
-                    lifetimes[n] = now - start
         if now >= next_send:
             next_send += every
         time.sleep(0.05)

@@ -244,8 +244,8 @@ def test_slow_requests_from_70_addresses_leave_room_for_newcomers(start_server, 
     """25 connections from each of 70 addresses send a request line, then a header line every 2 s:
     a socket's timeout restarts at each byte, so before they were never closed, and enough of them
     took every place the server had. Now each request must arrive within REQUEST_TIMEOUT in all; one
-    address keeps at most UNFINISHED_PER_ADDRESS unfinished and all addresses UNFINISHED_IN_ALL (the one
-    waiting longest is closed first), while the probe chats and newcomers connect."""
+    address keeps at most UNFINISHED_PER_ADDRESS unfinished and all addresses UNFINISHED_IN_ALL (the
+    oldest of those waiting over a second are closed), while the probe chats and newcomers connect."""
     server = start_server(ASYNC_MODE=async_mode, **LIMITS)
     figures, failures = attack_and_measure(server, flood("slow-requests", server.port, SLOW_SECONDS))
     record = figures["attack"]
