@@ -2,6 +2,7 @@
 
     python tests/checkpoint.py 4 > app.py           # app.py as it is at the end of step 4
     python tests/checkpoint.py 4 --lang es > app.py  # the same, read from tutorial.es.md
+    python tests/checkpoint.py 4 --solution private-messages   # step 4 and an exercise's solution
 
 The rules (tutorial.md, "How to read this tutorial"):
 - A code block whose info string is `python app.py` is appended to app.py;
@@ -15,6 +16,10 @@ The rules (tutorial.md, "How to read this tutorial"):
   block is separated from the code around it by two blank lines; a replacing block takes exactly the
   place of what it replaces.
 - Checkpoint N applies every block from the top of the tutorial to the end of its section `## N. ...`.
+- Exercises: a section `### Exercise: TITLE` (`### Ejercicio: ...`) inside step N, whose text names
+  its checker, `python tests/exercise.py SLUG`. Its model solution's blocks end their info string with
+  ` exercise=SLUG`: they belong to no checkpoint, and `--solution SLUG` applies them on top of
+  checkpoint N.
 """
 import ast
 import pathlib
@@ -23,7 +28,10 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EDITIONS = {"en": ROOT / "tutorial.md", "es": ROOT / "tutorial.es.md"}
-FENCE = re.compile(r"^```python app\.py(?: (replace|after|before) (\w+))?\n(.*?)^```$", re.M | re.S)
+FENCE = re.compile(r"^```python app\.py(?: (replace|after|before) (\w+))?(?: exercise=([a-z0-9-]+))?\n(.*?)^```$",
+                   re.M | re.S)
+EXERCISE = re.compile(r"^### (?:Exercise|Ejercicio): (.+)$", re.M)
+CHECKER = re.compile(r"`python tests/exercise\.py ([a-z0-9-]+)`")
 MAIN_GUARD = 'if __name__ == "__main__":'
 
 
@@ -38,16 +46,41 @@ def steps(markdown):
     return [(int(number), start, bounds[i + 1]) for i, (start, number) in enumerate(headings) if number]
 
 
-def blocks(markdown, upto=None):
-    """The app.py blocks, in order, as (action, name, code, line), up to the end of step `upto`."""
+def blocks(markdown, upto=None, solution=None):
+    """The app.py blocks, in order, as (action, name, code, line), up to the end of step `upto`; then,
+    with `solution`, the blocks of that exercise's model solution."""
     end = len(markdown)
     if upto is not None:
         ends = {number: stop for number, _, stop in steps(markdown)}
         if upto not in ends:
             raise TangleError(f"the tutorial has no step {upto}")
         end = ends[upto]
-    return [(m.group(1) or "append", m.group(2), m.group(3).strip("\n"), markdown.count("\n", 0, m.start()) + 1)
-            for m in FENCE.finditer(markdown) if m.start() < end]
+    if solution is not None:
+        step = {slug: number for slug, _, number, _, _ in exercises(markdown)}.get(solution)
+        if step is None:
+            raise TangleError(f"the tutorial has no exercise {solution}")
+        if step != upto:
+            raise TangleError(f"exercise {solution} belongs to step {step}: its solution applies to checkpoint {step}")
+    found = [(m.group(1) or "append", m.group(2), m.group(4).strip("\n"), markdown.count("\n", 0, m.start()) + 1)
+             for m in FENCE.finditer(markdown) if m.start() < end and not m.group(3)]
+    return found + [(m.group(1) or "append", m.group(2), m.group(4).strip("\n"), markdown.count("\n", 0, m.start()) + 1)
+                    for m in FENCE.finditer(markdown) if solution is not None and m.group(3) == solution]
+
+
+def exercises(markdown):
+    """[(slug, title, step, start, end)] for each `### Exercise: TITLE` section, in order; its slug is
+    what its text tells the student to run, `python tests/exercise.py SLUG`."""
+    bounds = sorted(m.start() for m in re.finditer(r"^##", markdown, re.M)) + [len(markdown)]
+    found = []
+    for m in EXERCISE.finditer(markdown):
+        end = next(b for b in bounds if b > m.start())
+        step = [number for number, start, stop in steps(markdown) if start < m.start() < stop]
+        slugs = set(CHECKER.findall(markdown, m.start(), end))
+        if len(slugs) != 1 or not step:
+            raise TangleError(f"line {markdown.count(chr(10), 0, m.start()) + 1}: an exercise must sit in a step "
+                              f"and name one checker, `python tests/exercise.py SLUG` (found {sorted(slugs)})")
+        found.append((slugs.pop(), m.group(1).strip(), step[0], m.start(), end))
+    return found
 
 
 def definition(source, name):
@@ -93,10 +126,11 @@ def apply(source, action, name, code):
     return before + "\n\n\n" + code + ("\n\n\n" + after if after else "") + "\n"
 
 
-def tangle(markdown, upto=None):
-    """app.py as the blocks of `markdown` build it, up to the end of step `upto` (None: all)."""
+def tangle(markdown, upto=None, solution=None):
+    """app.py as the blocks of `markdown` build it, up to the end of step `upto` (None: all), with the
+    model solution of the exercise `solution` if given."""
     source = ""
-    for action, name, code, line in blocks(markdown, upto):
+    for action, name, code, line in blocks(markdown, upto, solution):
         try:
             source = apply(source, action, name, code)
         except TangleError as error:
@@ -104,16 +138,21 @@ def tangle(markdown, upto=None):
     return source
 
 
-def checkpoint(number, lang="en"):
-    return tangle(EDITIONS[lang].read_text(encoding="utf-8"), number)
+def TUTORIAL_TEXT(lang="en"):
+    return EDITIONS[lang].read_text(encoding="utf-8")
+
+
+def checkpoint(number, lang="en", solution=None):
+    return tangle(EDITIONS[lang].read_text(encoding="utf-8"), number, solution)
 
 
 def main(argv):
-    if len(argv) not in (1, 3) or not argv[0].isdigit() or (len(argv) == 3 and argv[1] != "--lang"):
+    options = dict(zip(argv[1::2], argv[2::2]))
+    if (not argv or not argv[0].isdigit() or len(argv) % 2 == 0 or len(options) != (len(argv) - 1) // 2
+            or not set(options) <= {"--lang", "--solution"} or options.get("--lang", "en") not in EDITIONS):
         sys.exit(__doc__)
-    lang = argv[2] if len(argv) == 3 else "en"
     try:
-        sys.stdout.write(checkpoint(int(argv[0]), lang))
+        sys.stdout.write(checkpoint(int(argv[0]), options.get("--lang", "en"), options.get("--solution")))
     except TangleError as error:
         sys.exit(f"tutorial: {error}")
 

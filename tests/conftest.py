@@ -54,7 +54,18 @@ WAIT = 5.0  # seconds: the bound on every wait for an event or a server
 # Tests whose outcome does not depend on the Python version that runs the server: a browser drives
 # the page, the attack tests measure the machine, the tutorial's tests read text (and rebuild each
 # checkpoint). CI (.ci/run) runs them on the newest Python only, and the rest on every one.
-SAME_ON_EVERY_PYTHON = ("test_step*_page.py", "test_step11_hostile.py", "test_tutorial.py", "test_bench_smoke.py")
+SAME_ON_EVERY_PYTHON = ("test_step*_page.py", "test_step11_hostile.py", "test_tutorial.py", "test_exercises.py",
+                        "test_bench_smoke.py")
+
+
+def pytest_ignore_collect(collection_path, config):
+    """tests/exercises/ holds the exercises' tests, which fail until a student solves them: they run
+    when named (tests/exercise.py, tests/test_exercises.py), never with the whole suite."""
+    if collection_path == ROOT / "tests" / "exercises":
+        here = config.invocation_params.dir
+        named = [(here / arg.split("::")[0]).resolve() for arg in config.args]
+        return not any(path == collection_path or collection_path in path.parents for path in named)
+    return None
 
 
 def pytest_collection_modifyitems(items):
@@ -365,3 +376,65 @@ def spec(client):
     response = client.get("/apispec.json")
     assert response.status_code == 200
     return response.get_json()
+
+
+# --- The exercises' tests (tests/exercises/) ---------------------------------------------------
+
+NEVER = 2.0  # seconds: how long an exercise's test waits for what a finished exercise sends at once
+
+
+class LiveChat:
+    """A real server (`python app.py` on 127.0.0.1) and the clients a test joins to it. Every wait is
+    bounded, and a missing answer fails with a sentence a student understands, not a traceback."""
+
+    def __init__(self, server):
+        self.server = server
+        self.clients = []
+
+    def join(self, name=None, **auth):
+        """A client connected with this handshake name (and any other auth fields)."""
+        client = RawClient(self.server, auth={**({"name": name} if name else {}), **auth})
+        self.clients.append(client)
+        return client
+
+    def get(self, path, **kwargs):
+        return requests.get(self.server.url + path, timeout=WAIT, **kwargs)
+
+    def post(self, path, **kwargs):
+        return requests.post(self.server.url + path, timeout=WAIT, **kwargs)
+
+    def answer(self, client, event, data, missing=None):
+        """Send `event` and return the server's acknowledgement; fail with `missing` (or a sentence
+        naming the event) if none comes."""
+        ack_id = client.emit(event, data)
+        deadline = time.monotonic() + NEVER
+        while ack_id not in client.acks:
+            if time.monotonic() > deadline:
+                pytest.fail(missing or f"the server did not answer `{event}` within {NEVER:g} s: is there "
+                            f"a handler for it, and does it return its answer?", pytrace=False)
+            time.sleep(0.01)
+        return client.acks[ack_id]
+
+    def wait_for(self, client, event, missing, count=1, where=None):
+        """The payloads of `event` (those `where` accepts) once `count` of them reached `client`; else
+        fail with the sentence `missing`."""
+        deadline = time.monotonic() + NEVER
+        while True:
+            found = [data for data in client.received(event) if where is None or where(data)]
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                pytest.fail(missing, pytrace=False)
+            time.sleep(0.01)
+
+    def close(self):
+        for client in self.clients:
+            client.close()
+
+
+@pytest.fixture
+def live(start_server):
+    """A fresh server on its own database, and the clients a test joins to it."""
+    opened = LiveChat(start_server())
+    yield opened
+    opened.close()

@@ -147,14 +147,16 @@ TYPED_AT_MOST, WORDS_AT_MOST, LINES_AT_MOST, MINUTES_AT_MOST = 17_000, 3_800, 42
 
 
 def step_sections(markdown):
-    """{N: the text of section `## N. ...`}."""
+    """{N: the text of section `## N. ...`}, without its exercises: homework, not the afternoon's work."""
+    for _, _, _, start, end in reversed(checkpoint.exercises(markdown)):
+        markdown = markdown[:start] + markdown[end:]
     return {number: markdown[start:end] for number, start, end in checkpoint.steps(markdown)}
 
 
 def typed(section, files=False):
     """The characters a student types in a section: its app.py blocks (replacements included), and
     with files=True the files it has them write (the page of step 4)."""
-    code = [m.group(3) for m in checkpoint.FENCE.finditer(section)]
+    code = [m.group(4) for m in checkpoint.FENCE.finditer(section) if not m.group(3)]
     if files:
         code += [m.group(1) for m in re.finditer(r"^<!-- file \S+ -->\n```\w+\n(.*?)^```$", section, re.M | re.S)]
     return sum(len(text.strip("\n")) + 1 for text in code)
@@ -392,7 +394,8 @@ def test_every_block_is_checked_by_some_test():
              ("text", "", "files"), ("json", "", "postman: event_message"), ("python", "", "edit client.py"),
              ("html", "", "file static/mini.html"), ("js", "", "file static/mini.js")}
     for block in BLOCKS:
-        builds = block.lang == "python" and re.fullmatch(r"app\.py(?: (?:replace|after|before) \w+)?", block.build)
+        builds = block.lang == "python" and re.fullmatch(
+            r"app\.py(?: (?:replace|after|before) \w+)?(?: exercise=[a-z0-9-]+)?", block.build)
         assert builds or (block.lang, block.build, block.mark) in known, (
             f"tutorial.md line {block.line}: nothing checks this block")
 
@@ -402,10 +405,10 @@ NESTJS_NAMES = {"getAllMessages()"}  # the seed's own names, which the tutorial 
 
 def test_every_name_in_backticks_exists_in_the_code():
     """A function or variable the prose names in backticks (`save_message()`, `on_connect`) is
-    defined or used in app.py, nginx.conf, or a file the tutorial saves (client.py)."""
+    defined or used in app.py, nginx.conf, a file the tutorial saves (client.py) or an exercise's solution."""
     prose = re.sub(r"^```.*?^```$", "", TEXT, flags=re.M | re.S)
     code = (ROOT / "app.py").read_text() + (ROOT / "nginx.conf").read_text() + "".join(
-        b.text for b in BLOCKS if b.mark.startswith("save as "))
+        b.text for b in BLOCKS if b.mark.startswith("save as ") or " exercise=" in b.build)
     missing = []
     for name, call in re.findall(r"`([A-Za-z_][\w.]*?)(\(\))?`", prose):
         looks_like_code = call or ("_" in name and name == name.lower())
