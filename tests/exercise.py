@@ -12,6 +12,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import tempfile
 
 import checkpoint
 
@@ -56,9 +57,12 @@ def sentence(report):
 
 
 def does_not_start(app_dir):
-    """Why `import app` fails in app_dir (its last traceback line), or None when it imports."""
-    result = subprocess.run([sys.executable, "-c", "import app"], cwd=app_dir, capture_output=True, text=True,
-                            timeout=60, env={**os.environ, "PYTHONPATH": str(app_dir)})
+    """Why `import app` fails in app_dir (its last traceback line), or None when it imports. On a
+    throwaway database: the student's own chat.db stays as it is."""
+    with tempfile.TemporaryDirectory() as scratch:
+        env = {**os.environ, "PYTHONPATH": str(app_dir), "DATABASE_URL": f"sqlite:///{scratch}/chat.db"}
+        result = subprocess.run([sys.executable, "-c", "import app"], cwd=app_dir, capture_output=True,
+                                text=True, timeout=60, env=env)
     return result.stderr.strip().splitlines()[-1] if result.returncode else None
 
 

@@ -95,6 +95,13 @@ def test_the_commands_list_the_exercises_and_print_a_solution():
     assert wrong.returncode != 0 and f"belongs to step {STEP[slug]}" in wrong.stderr
 
 
+def test_an_app_py_that_does_not_start_is_named_before_any_check(tmp_path):
+    broken = student_folder(tmp_path / "broken", checkpoint.checkpoint(4) + "\nprint((\n")
+    result = run("tests/exercise.py", SLUGS[0], app_dir=broken)
+    assert result.returncode == 1 and "Your app.py does not start: SyntaxError" in result.stdout, result.stdout
+    assert "not yet" not in result.stdout and not (broken / "instance").exists()
+
+
 def student_folder(folder, source):
     folder.mkdir()
     (folder / "app.py").write_text(source)
