@@ -29,6 +29,136 @@ log = logging.getLogger("chat")
 app = Flask(__name__)
 
 
+# Every setting is checked here, before anything reads it (step 10): a wrong one stops the start with
+# one line that names it and says what to do, instead of a traceback, or a typo that quietly turns
+# login off.
+import errno
+import sys
+import tempfile
+from urllib.parse import urlsplit
+
+import sqlalchemy
+
+NUMBER_SETTINGS = {  # name: (smallest, largest); a float smallest allows fractions
+    "PORT": (1, 65_535),
+    "MAX_MESSAGE_LENGTH": (1, 50_000),
+    "JWT_EXPIRES_MINUTES": (0.01, 525_600.0),
+    "RATE_LIMIT_BURST": (0, 100_000),
+    "RATE_LIMIT_PER_SECOND": (0.0, 100_000.0),
+    "MAX_CONNECTIONS_PER_IP": (0, 100_000),  # 0: no limit, here and below
+    "RATE_LIMIT_PER_ADDRESS": (0.0, 100_000.0),
+    "READS_PER_ADDRESS": (0, 100_000),
+    "FRAMES_PER_SECOND": (0, 100_000),
+    "TRUSTED_PROXIES": (0, 10),
+}
+BOOLEAN_SETTINGS = ("AUTH_REQUIRED",)
+
+
+def stop(problem):
+    """Refuse to start: one line on stderr, and exit status 2 (a wrong setting, not a crash)."""
+    print(f"Chat Live cannot start: {problem}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def check_settings():
+    """Stop the start at the first wrong setting."""
+    for name, (smallest, largest) in NUMBER_SETTINGS.items():
+        if name in os.environ:
+            check_number(name, os.environ[name], smallest, largest)
+    for name in BOOLEAN_SETTINGS:
+        if os.environ.get(name, "").strip().lower() not in ("", "true", "false", "1", "0"):
+            stop(f"{name}={os.environ[name]!r} is neither true nor false: set {name}=true or {name}=false")
+    if ASYNC_MODE not in ("eventlet", "threading"):
+        stop(f"ASYNC_MODE={ASYNC_MODE!r} is not a mode of this server: set ASYNC_MODE=eventlet or threading")
+    for origin in os.environ.get("CORS_ORIGINS", "").split(","):
+        if origin.strip() not in ("", "*") and not is_origin(origin.strip()):
+            stop(f"CORS_ORIGINS: {origin.strip()!r} is not an origin: write it like https://school.example")
+    check_database(os.environ.get("DATABASE_URL", "sqlite:///chat.db"))
+    if os.environ.get("MESSAGE_QUEUE"):
+        check_message_queue(os.environ["MESSAGE_QUEUE"])
+
+
+def is_origin(text):
+    """Is `text` a web origin, a scheme and a host (and a port), such as https://school.example?"""
+    parts = urlsplit(text)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and parts.path in ("", "/") \
+        and not parts.query and not parts.fragment
+
+
+def check_number(name, value, smallest, largest):
+    kind = "a whole number" if isinstance(smallest, int) else "a number"
+    try:
+        number = type(smallest)(value)
+    except ValueError:
+        stop(f"{name}={value!r} is not {kind}: give {kind} from {smallest} to {largest}")
+    if not smallest <= number <= largest:  # "nan" fails this too
+        stop(f"{name}={value} is out of range: give {kind} from {smallest} to {largest}")
+
+
+def check_database(url):
+    """DATABASE_URL must be a URL SQLAlchemy reads, of a database that answers; SQLite's folder must
+    take new files (its journal), and its file writes."""
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        stop(f"DATABASE_URL={url!r} is not a database URL: write it like sqlite:///chat.db or "
+             "postgresql+psycopg://user:password@host/dbname")
+    shown = f"DATABASE_URL={parsed.render_as_string(hide_password=True)}"
+    # A plain SQLite file (not in memory, nor a "file:" URI with options such as read-only)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
+            and "uri" not in parsed.query:
+        path = os.path.join(app.instance_path, parsed.database)  # where Flask-SQLAlchemy puts it
+        check_writable(path, shown)
+        parsed = parsed.set(database=path)
+    timeout = {"connect_timeout": 5} if parsed.get_backend_name() == "postgresql" else {}
+    try:
+        engine = sqlalchemy.create_engine(parsed, connect_args=timeout)
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+        engine.dispose()
+    except ImportError:  # SQLAlchemy knows the database, but its driver is not installed
+        stop(f"{shown}: its driver is not installed: pip install -r requirements-production.txt")
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
+        stop(f"{shown}: the database does not answer ({reason}): start it, or fix DATABASE_URL")
+
+
+def check_writable(path, shown):
+    """Stop unless the SQLite file at `path` can be created or written, in a folder that takes files."""
+    folder = os.path.dirname(path)
+    if folder == app.instance_path:
+        try:
+            os.makedirs(folder, exist_ok=True)  # Flask-SQLAlchemy would, with a traceback
+        except OSError as error:
+            stop(f"the instance folder {folder} cannot be created ({error.strerror}): make "
+                 f"{os.path.dirname(folder)} writable, or set DATABASE_URL")
+    if not os.path.isdir(folder):
+        stop(f"{shown}: the folder {folder} does not exist: create it, or fix DATABASE_URL")
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+        if os.path.exists(path):
+            open(path, "ab").close()  # opened for writing, and left as it was
+    except OSError as error:
+        stop(f"{shown}: cannot write in {folder} ({error.strerror}): make it writable, or fix DATABASE_URL")
+
+
+def check_message_queue(url):
+    """MESSAGE_QUEUE must be a Redis that answers: without it, no broadcast reaches the other processes."""
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3).ping()
+    except ImportError:
+        stop("MESSAGE_QUEUE needs the redis package: pip install -r requirements-production.txt")
+    except ValueError:
+        stop("MESSAGE_QUEUE is not a Redis URL: write it like redis://127.0.0.1:6379/0")
+    except redis.RedisError as error:
+        stop(f"MESSAGE_QUEUE: Redis does not answer ({error}): start it, or unset MESSAGE_QUEUE")
+
+
+check_settings()
+
+
 @app.get("/")
 def index():
     """The chat page (templates/index.html), where only our own scripts may run (step 9).
@@ -45,34 +175,60 @@ def index():
 
 
 def main():
-    """Serve on HOST:PORT until Ctrl+C, tuned for a whole class (step 8), guarded (step 11)."""
+    """Serve on HOST:PORT until Ctrl+C, tuned for a whole class (step 8), guarded (step 11); the ready
+    line comes once the port is ours (step 10)."""
     host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "5000"))
     raise_open_file_limit(20_000)  # room for eventlet's 10,000 connections and everything else
     # What is loaded now lives as long as the server: spare the garbage collector from scanning it
     # again at every full collection (those paused every chat for 20-100 ms).
     gc.freeze()
     if ASYNC_MODE == "eventlet":
-        log.info("serving with eventlet, which is in maintenance mode; ASYNC_MODE=threading is the "
-                 "alternative")
-    shown = address_to_share(host)
-    print(f"Chat Live: chat page http://{shown}:{port}/  API docs http://{shown}:{port}/docs/", flush=True)
-    if ASYNC_MODE == "eventlet":
         import eventlet.wsgi
 
-        # backlog: a class connecting at once overflows the default 50 (each drop costs 1 s).
-        # reuse_port=False: a second server on the same port fails instead of taking half the clients.
-        listener = eventlet.listen((host, port), backlog=1024, reuse_port=False)
+        try:
+            # backlog: a class connecting at once overflows the default 50 (each drop costs 1 s).
+            # reuse_port=False: a second server on the same port fails instead of taking half the clients.
+            listener = eventlet.listen((host, port), backlog=1024, reuse_port=False)
+        except OSError as error:
+            cannot_listen(host, port, error)
         # Send small packets at once: without TCP_NODELAY each ack waits ~40 ms for the
         # client's delayed ACK. Linux copies this option to every accepted connection.
         listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        log.info("serving with eventlet, which is in maintenance mode; ASYNC_MODE=threading is the "
+                 "alternative")
+        say_ready(host, port)
         # max_size: each open websocket holds one of eventlet's "requests" (1,024 by default).
         # debug=False: a request that breaks gets no Python traceback in its answer.
         eventlet.wsgi.server(TakingTurns(listener), app, log_output=False, max_size=10_000,
                              debug=False, socket_timeout=REQUEST_TIMEOUT, protocol=GuardedProtocol)
     else:
+        from werkzeug.serving import make_server
+
         # Werkzeug's development server; its line per request would bury the chat's own log.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        app.run(host, port, request_handler=GuardedRequestHandler)
+        try:
+            with socket.create_server((host, port)):  # Werkzeug would print two lines and exit 1
+                pass
+        except OSError as error:
+            cannot_listen(host, port, error)
+        server = make_server(host, port, app, threaded=True, request_handler=GuardedRequestHandler)
+        say_ready(host, port)
+        server.serve_forever()
+
+
+def say_ready(host, port):
+    shown = address_to_share(host)
+    print(f"Chat Live: chat page http://{shown}:{port}/  API docs http://{shown}:{port}/docs/", flush=True)
+
+
+def cannot_listen(host, port, error):
+    """Stop the start with one line saying why HOST:PORT cannot be ours, and what to do."""
+    if error.errno == errno.EADDRINUSE:
+        stop(f"port {port} is in use (on macOS, AirPlay Receiver uses 5000): set PORT={port % 65_535 + 1}")
+    if error.errno == errno.EACCES:
+        stop(f"PORT={port} needs administrator rights (ports below 1024): set PORT=5000")
+    stop(f"cannot listen on HOST={host} ({error.strerror or error}): set HOST=127.0.0.1, or 0.0.0.0 for a "
+         "whole network")
 
 
 # --- Step 2: structure: one module, and errors as JSON ---
@@ -1003,7 +1159,6 @@ import ctypes
 import io
 import json
 import shutil
-import sys
 import unicodedata
 import weakref
 from http import HTTPStatus

@@ -624,3 +624,12 @@ def test_reads_from_one_address_are_limited_together_and_the_rest_is_not(client,
     assert client.post("/auth/register", json=CREDENTIALS).status_code == 201
     monkeypatch.setitem(chat.app.config, "READS_PER_ADDRESS", 0)
     assert client.get("/messages").status_code == 200
+
+
+@pytest.mark.parametrize("name, value", [("MAX_CONNECTIONS_PER_IP", "lots"), ("RATE_LIMIT_PER_ADDRESS", "-1"),
+                                         ("READS_PER_ADDRESS", "3.5"), ("FRAMES_PER_SECOND", ""),
+                                         ("TRUSTED_PROXIES", "99")])
+def test_a_wrong_limit_stops_the_start_in_one_line(project_copy, name, value):
+    from test_step10_settings import refused, start
+
+    refused(start(project_copy, **{name: value}), name)

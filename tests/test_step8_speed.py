@@ -90,6 +90,13 @@ def eventlet_server(listener, *args, **kwargs):
 def flask_run(self, *args, request_handler=None, **kwargs):
     report(request_handler and request_handler.disable_nagle_algorithm)  # Werkzeug's switch
 
+class StubbedServer:  # what werkzeug.serving.make_server() returns, from step 10 on
+    def __init__(self, *args, request_handler=None, **kwargs):
+        self.request_handler = request_handler
+
+    def serve_forever(self):
+        flask_run(None, request_handler=self.request_handler)
+
 if sys.argv[1] == "eventlet":
     import eventlet
     eventlet.monkey_patch()  # first, as app.py does
@@ -97,16 +104,18 @@ if sys.argv[1] == "eventlet":
     eventlet.wsgi.server = eventlet_server
 else:
     import flask
-    flask.Flask.run = flask_run
+    import werkzeug.serving
+    flask.Flask.run = flask_run  # steps 8 and 9 serve with app.run()
+    werkzeug.serving.make_server = StubbedServer
 runpy.run_path("app.py", run_name="__main__")
 """
 
 
 def serving_setup(async_mode, tmp_path):
     """Run app.py as a script with its final serve call stubbed; return what the stub saw."""
-    from conftest import WAIT
+    from conftest import WAIT, free_port
 
-    env = {**os.environ, "ASYNC_MODE": async_mode, "PORT": "0",
+    env = {**os.environ, "ASYNC_MODE": async_mode, "PORT": str(free_port()),
            "DATABASE_URL": f"sqlite:///{tmp_path}/chat.db"}
     done = subprocess.run([sys.executable, "-c", SERVE_STUBBED, async_mode], cwd=APP_DIR, env=env,
                           capture_output=True, text=True, timeout=WAIT * 6)
