@@ -1005,6 +1005,44 @@ def address_to_share(host):
             return "127.0.0.1"
 
 
+class PlainDevelopmentLog(logging.Filter):
+    """`flask run` logs through Werkzeug, which colours its lines for a terminal (in our log format
+    the codes came out raw) and writes one line per request (Socket.IO's long-polling sends several
+    a second per tab). Keep its lines plain, and leave Socket.IO's requests out."""
+
+    def filter(self, record):
+        text = re.sub(r"\x1b\[[0-9;]*m", "", record.getMessage())
+        record.msg, record.args = text, None
+        return " /socket.io/" not in text
+
+
+def websocket_end_is_not_an_error(wsgi_app):
+    """Under Werkzeug, Engine.IO ends a websocket by raising ConnectionError, which Werkzeug takes for a
+    client that left. `flask run --debug` puts its debugger in front, which took it for a crash: a 500
+    and a 30-line traceback each time a chat tab closed. Here the end of a websocket is an empty answer
+    on a connection closed first, which Werkzeug drops in silence."""
+
+    def middleware(environ, start_response):
+        try:
+            return wsgi_app(environ, start_response)
+        except ConnectionError:
+            if "werkzeug.socket" not in environ:  # not a websocket of Werkzeug's
+                raise
+            try:
+                environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)  # so nothing more goes out
+            except OSError:
+                pass  # the client reset it already
+            start_response("200 OK", [])
+            return []
+
+    return middleware
+
+
+if __name__ != "__main__":  # `flask run` (main() gives Werkzeug a request handler of its own)
+    logging.getLogger("werkzeug").addFilter(PlainDevelopmentLog())
+    app.wsgi_app = websocket_end_is_not_an_error(app.wsgi_app)
+
+
 # --- Step 9: make it safe ---
 import time
 
