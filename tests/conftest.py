@@ -54,8 +54,8 @@ WAIT = 5.0  # seconds: the bound on every wait for an event or a server
 # Tests whose outcome does not depend on the Python version that runs the server: a browser drives
 # the page, the attack tests measure the machine, the tutorial's tests read text (and rebuild each
 # checkpoint). CI (.ci/run) runs them on the newest Python only, and the rest on every one.
-SAME_ON_EVERY_PYTHON = ("test_step*_page.py", "test_step11_hostile.py", "test_tutorial.py", "test_exercises.py",
-                        "test_bench_smoke.py")
+SAME_ON_EVERY_PYTHON = ("test_step*_page.py", "test_step10_settings.py", "test_step11_hostile.py", "test_tutorial.py",
+                        "test_exercises.py", "test_bench_smoke.py")
 
 
 def pytest_ignore_collect(collection_path, config):
