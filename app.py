@@ -29,9 +29,9 @@ log = logging.getLogger("chat")
 app = Flask(__name__)
 
 
-# Every setting is checked here, before anything reads it (step 10): a wrong one stops the start with
-# one line that names it and says what to do, instead of a traceback, or a typo that quietly turns
-# login off.
+# Step 10 puts this here, near the top, so it runs before the server uses any setting: a wrong one
+# stops the start with one line that names it and says what to do, instead of a traceback, or a typo
+# that quietly turns login off.
 import errno
 import sys
 import tempfile
@@ -45,7 +45,7 @@ NUMBER_SETTINGS = {  # name: (smallest, largest); a float smallest allows fracti
     "JWT_EXPIRES_MINUTES": (0.01, 525_600.0),
     "RATE_LIMIT_BURST": (0, 100_000),
     "RATE_LIMIT_PER_SECOND": (0.0, 100_000.0),
-    "MAX_CONNECTIONS_PER_IP": (0, 100_000),  # 0: no limit, here and below
+    "MAX_CONNECTIONS_PER_IP": (0, 100_000),  # 0: no limit, here and below (TRUSTED_PROXIES: none)
     "RATE_LIMIT_PER_ADDRESS": (0.0, 100_000.0),
     "READS_PER_ADDRESS": (0, 100_000),
     "FRAMES_PER_SECOND": (0, 100_000),
@@ -55,9 +55,10 @@ BOOLEAN_SETTINGS = ("AUTH_REQUIRED",)
 
 
 def stop(problem):
-    """Refuse to start: one line on stderr, and exit status 2 (a wrong setting, not a crash)."""
+    """Refuse to start: one line on stderr, and exit status 2 (a wrong setting, not a crash). Under
+    gunicorn, 4: its "the app failed to load", which stops it instead of starting a new worker."""
     print(f"Chat Live cannot start: {problem}", file=sys.stderr, flush=True)
-    raise SystemExit(2)
+    raise SystemExit(4 if "gunicorn.arbiter" in sys.modules else 2)
 
 
 def check_settings():
@@ -86,6 +87,7 @@ def is_origin(text):
 
 
 def check_number(name, value, smallest, largest):
+    """Stop unless `value` is a number (a whole one if `smallest` is) from smallest to largest."""
     kind = "a whole number" if isinstance(smallest, int) else "a number"
     try:
         number = type(smallest)(value)
@@ -97,25 +99,30 @@ def check_number(name, value, smallest, largest):
 
 def check_database(url):
     """DATABASE_URL must be a URL SQLAlchemy reads, of a database that answers; SQLite's folder must
-    take new files (its journal), and its file writes."""
+    take new files (its journal), and its file writes. The line never shows the password."""
+    check_one_at_sign("DATABASE_URL", url)
     try:
         parsed = sqlalchemy.engine.make_url(url)
-    except sqlalchemy.exc.ArgumentError:
-        stop(f"DATABASE_URL={url!r} is not a database URL: write it like sqlite:///chat.db or "
+    except (sqlalchemy.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
+        stop("DATABASE_URL is not a database URL: write it like sqlite:///chat.db or "
              "postgresql+psycopg://user:password@host/dbname")
     shown = f"DATABASE_URL={parsed.render_as_string(hide_password=True)}"
-    # A plain SQLite file (not in memory, nor a "file:" URI with options such as read-only)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
-            and "uri" not in parsed.query:
+    if parsed.get_backend_name() == "sqlite" and "uri" in parsed.query:
+        return  # a "file:" URI with options (read-only, say): SQLite reads it its own way
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         path = os.path.join(app.instance_path, parsed.database)  # where Flask-SQLAlchemy puts it
         check_writable(path, shown)
         parsed = parsed.set(database=path)
-    timeout = {"connect_timeout": 5} if parsed.get_backend_name() == "postgresql" else {}
+    # psycopg's own wait for a server that does not answer is minutes long
+    psycopg = parsed.drivername in ("postgresql", "postgresql+psycopg", "postgresql+psycopg2")
     try:
-        engine = sqlalchemy.create_engine(parsed, connect_args=timeout)
+        engine = sqlalchemy.create_engine(parsed, connect_args={"connect_timeout": 5} if psycopg else {})
         with engine.connect() as connection:
             connection.exec_driver_sql("SELECT 1")
         engine.dispose()
+    except sqlalchemy.exc.NoSuchModuleError:
+        stop(f"{shown}: SQLAlchemy knows no such database: write it like postgresql+psycopg://... or "
+             "sqlite:///...")
     except ImportError:  # SQLAlchemy knows the database, but its driver is not installed
         stop(f"{shown}: its driver is not installed: pip install -r requirements-production.txt")
     except sqlalchemy.exc.SQLAlchemyError as error:
@@ -142,8 +149,18 @@ def check_writable(path, shown):
         stop(f"{shown}: cannot write in {folder} ({error.strerror}): make it writable, or fix DATABASE_URL")
 
 
+def check_one_at_sign(name, url):
+    """A password with an @ of its own hides part of itself in the host name (and in error lines)."""
+    if urlsplit(url).netloc.count("@") > 1:
+        stop(f"{name} has an @ in its password: write it as %40 there")
+
+
 def check_message_queue(url):
-    """MESSAGE_QUEUE must be a Redis that answers: without it, no broadcast reaches the other processes."""
+    """MESSAGE_QUEUE must be a Redis that answers: without it, no broadcast reaches the other processes.
+    (Other kinds of queue, such as Redis Sentinel, are used as they are.)"""
+    check_one_at_sign("MESSAGE_QUEUE", url)
+    if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        return
     try:
         import redis
 
@@ -202,12 +219,12 @@ def main():
         eventlet.wsgi.server(TakingTurns(listener), app, log_output=False, max_size=10_000,
                              debug=False, socket_timeout=REQUEST_TIMEOUT, protocol=GuardedProtocol)
     else:
-        from werkzeug.serving import make_server
+        from werkzeug.serving import make_server, select_address_family
 
         # Werkzeug's development server; its line per request would bury the chat's own log.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        try:
-            with socket.create_server((host, port)):  # Werkzeug would print two lines and exit 1
+        try:  # Werkzeug would print two lines and exit 1: try the port first
+            with socket.create_server((host, port), family=select_address_family(host, port)):
                 pass
         except OSError as error:
             cannot_listen(host, port, error)
@@ -217,6 +234,7 @@ def main():
 
 
 def say_ready(host, port):
+    """The ready line, with the address to give the class (step 8)."""
     shown = address_to_share(host)
     print(f"Chat Live: chat page http://{shown}:{port}/  API docs http://{shown}:{port}/docs/", flush=True)
 
@@ -224,7 +242,8 @@ def say_ready(host, port):
 def cannot_listen(host, port, error):
     """Stop the start with one line saying why HOST:PORT cannot be ours, and what to do."""
     if error.errno == errno.EADDRINUSE:
-        stop(f"port {port} is in use (on macOS, AirPlay Receiver uses 5000): set PORT={port % 65_535 + 1}")
+        macos = " (on macOS, AirPlay Receiver uses it)" if port == 5000 else ""
+        stop(f"port {port} is in use{macos}: set PORT={port % 65_535 + 1}")
     if error.errno == errno.EACCES:
         stop(f"PORT={port} needs administrator rights (ports below 1024): set PORT=5000")
     stop(f"cannot listen on HOST={host} ({error.strerror or error}): set HOST=127.0.0.1, or 0.0.0.0 for a "
@@ -625,7 +644,7 @@ app.config.update(
     JWT_SECRET_KEY=secret_key("JWT_SECRET_KEY"),
     JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=float(os.environ.get("JWT_EXPIRES_MINUTES", "60"))),
     JWT_ERROR_MESSAGE_KEY="error",  # its errors in our shape, {"error": ...}
-    AUTH_REQUIRED=os.environ.get("AUTH_REQUIRED", "").strip().lower() in ("1", "true", "yes", "on"),
+    AUTH_REQUIRED=os.environ.get("AUTH_REQUIRED", "").strip().lower() in ("1", "true"),
 )
 jwt = JWTManager(app)
 
@@ -1026,8 +1045,8 @@ def websocket_end_is_not_an_error(wsgi_app):
         try:
             return wsgi_app(environ, start_response)
         except ConnectionError:
-            if "werkzeug.socket" not in environ:  # not a websocket of Werkzeug's
-                raise
+            if environ.get("HTTP_UPGRADE", "").lower() != "websocket" or "werkzeug.socket" not in environ:
+                raise  # not the end of a websocket under Werkzeug
             try:
                 environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)  # so nothing more goes out
             except OSError:

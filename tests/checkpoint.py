@@ -138,12 +138,12 @@ def tangle(markdown, upto=None, solution=None):
     return source
 
 
-def TUTORIAL_TEXT(lang="en"):
+def tutorial_text(lang="en"):
     return EDITIONS[lang].read_text(encoding="utf-8")
 
 
 def checkpoint(number, lang="en", solution=None):
-    return tangle(EDITIONS[lang].read_text(encoding="utf-8"), number, solution)
+    return tangle(tutorial_text(lang), number, solution)
 
 
 def main(argv):

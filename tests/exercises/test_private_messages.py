@@ -2,14 +2,19 @@
 
 
 def test_a_private_message_reaches_the_person_it_is_for(live):
-    ana, bob = live.join("ana"), live.join("bob")
+    ana, bob, bobs_other_tab = live.join("ana"), live.join("bob"), live.join("bob")
     reply = live.answer(ana, "private_message", {"to": "bob", "text": "psst"})
     assert reply.get("ok") is True, f"a private message to bob, who is online, was refused: {reply}"
-    (received,) = live.wait_for(bob, "private_message", "bob never received the private message ana sent him")
-    shown = {key: received.get(key) for key in ("from", "to", "text")}
-    assert shown == {"from": "ana", "to": "bob", "text": "psst"}, (
-        f"bob's private_message should say from ana, to bob, text psst; it says {shown}")
-    assert isinstance(received.get("created_at"), str), "a private message should say when it was sent (created_at)"
+    acked = {key: (reply.get("message") or {}).get(key) for key in ("from", "to", "text")}
+    assert acked == {"from": "ana", "to": "bob", "text": "psst"}, (
+        f"the acknowledgement should carry the message (from ana, to bob, text psst); it carries {reply}")
+    for tab in (bob, bobs_other_tab):
+        (received,) = live.wait_for(tab, "private_message", "one of bob's two tabs never received the private "
+                                    "message ana sent him: it goes to every tab of that name")
+        shown = {key: received.get(key) for key in ("from", "to", "text")}
+        assert shown == {"from": "ana", "to": "bob", "text": "psst"}, (
+            f"bob's private_message should say from ana, to bob, text psst; it says {shown}")
+        assert isinstance(received.get("created_at"), str), "a private message should say when it was sent (created_at)"
 
 
 def test_nobody_else_sees_a_private_message(live):
