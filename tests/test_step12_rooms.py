@@ -19,6 +19,7 @@ from test_step4_gateway import presence_when_online
 from test_step6_auth import auth_on  # noqa: F401 (a fixture)
 from test_step10_processes import (Listener, fresh_postgres, postgres, redis_url,  # noqa: F401
                                   two_processes, wait_until)
+from test_step11_hostile import measured_twice_if_only_slow
 
 BAD_ROOMS = ["Grupo-1", "grupo 1", "", "x" * 33, "grupo/1", "sala-ñ", 7, None, ["general"]]
 ROOM_RULE = "room must be 1-32 characters of a-z, 0-9, - and _"
@@ -257,7 +258,8 @@ def test_a_handshake_into_one_new_room_too_many_is_refused_with_the_reason(start
         disconnect_all(opened)
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(240)  # twice 120: measured_twice_if_only_slow may run it again
+@measured_twice_if_only_slow
 def test_a_script_opening_rooms_from_one_address(start_server, async_mode):
     """The attack: 4 connections of one address join a new room and write in it, as fast as their
     rate limits allow (20 new rooms a second before this limit). While it runs the probe chats in
