@@ -9,9 +9,22 @@ import logging
 import os
 
 
-# `python app.py` serves with eventlet; anything else that loads this file (`flask run`, gunicorn,
-# the tests) gets threading, because only a script can patch the standard library early enough.
-ASYNC_MODE = os.environ.get("ASYNC_MODE", "eventlet" if __name__ == "__main__" else "threading")
+# Step 10 puts this near the top: gunicorn's gevent worker serves production, and the async mode below
+# depends on whether it is the server that runs us.
+import sys
+
+
+def patched_by_gevent():
+    """Has gevent patched the standard library? gunicorn's gevent worker does, before it loads us."""
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey is not None and monkey.is_module_patched("socket")
+
+
+# The async mode follows the server that runs this file: `python app.py` serves with eventlet;
+# gunicorn's gevent worker (production) has patched the standard library for gevent before it loads
+# us; anything else (`flask run`, the tests) gets threading: only a script can patch early enough.
+ASYNC_MODE = os.environ.get("ASYNC_MODE", "eventlet" if __name__ == "__main__" else
+                            "gevent" if patched_by_gevent() else "threading")
 if __name__ == "__main__" and ASYNC_MODE == "eventlet":
     import warnings
 
@@ -33,7 +46,6 @@ app = Flask(__name__)
 # stops the start with one line that names it and says what to do, instead of a traceback, or a typo
 # that quietly turns login off.
 import errno
-import sys
 import tempfile
 from urllib.parse import urlsplit
 
@@ -69,8 +81,11 @@ def check_settings():
     for name in BOOLEAN_SETTINGS:
         if os.environ.get(name, "").strip().lower() not in ("", "true", "false", "1", "0"):
             stop(f"{name}={os.environ[name]!r} is neither true nor false: set {name}=true or {name}=false")
-    if ASYNC_MODE not in ("eventlet", "threading"):
-        stop(f"ASYNC_MODE={ASYNC_MODE!r} is not a mode of this server: set ASYNC_MODE=eventlet or threading")
+    if ASYNC_MODE not in ("eventlet", "gevent", "threading"):
+        stop(f"ASYNC_MODE={ASYNC_MODE!r} is not a mode of this server: set ASYNC_MODE=eventlet, gevent or "
+             "threading")
+    if ASYNC_MODE == "gevent" and not patched_by_gevent():
+        stop("ASYNC_MODE=gevent is for gunicorn's gevent worker: gunicorn -k gevent -w 1 app:app")
     for origin in os.environ.get("CORS_ORIGINS", "").split(","):
         if origin.strip() not in ("", "*") and not is_origin(origin.strip()):
             stop(f"CORS_ORIGINS: {origin.strip()!r} is not an origin: write it like https://school.example")
@@ -1011,6 +1026,11 @@ def raise_open_file_limit(wanted=10_000):
         except (ValueError, OSError) as error:  # a locked-down container, say: serve anyway
             log.warning("could not raise the open-file limit from %d: %s", soft, error)
 
+
+if ASYNC_MODE == "gevent":  # gunicorn's worker calls no main(): raise it as it loads us
+    raise_open_file_limit(20_000)
+
+
 def address_to_share(host):
     """The address to give the class. HOST=0.0.0.0 listens on every network of this machine; the one
     it reaches other machines through is, on a teacher's laptop, the classroom's."""
@@ -1242,6 +1262,8 @@ def client_socket(environ):
     """The client's TCP socket, from the server that runs us (None under another server)."""
     if "werkzeug.socket" in environ:  # threading mode
         return environ["werkzeug.socket"]
+    if "gunicorn.socket" in environ:  # gunicorn (gevent mode in production)
+        return environ["gunicorn.socket"]
     if "eventlet.input" in environ:
         return environ["eventlet.input"].get_socket()
     return None
@@ -1714,7 +1736,7 @@ else:
     from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
 
     # A thread that reads a flood keeps Python's global lock 5 ms at a time; 1 ms lets the threads of
-    # everyone else in five times as often (threading mode, and gunicorn).
+    # everyone else in five times as often (threading mode; gevent has no such lock to share).
     sys.setswitchinterval(0.001)
     # The C library gives threads up to 8 memory pools per core, and keeps what was freed in each for
     # later: after a flood of 60 KB frames, 36-57 MB stayed for good. Two pools for every thread: 14 MB.
@@ -1757,7 +1779,7 @@ else:
             return frame
 
     WEBSOCKET_BACKLOG = 16  # frames read but not yet handled, per connection: 1 MB at most
-    simple_websocket.Server = PatientWebSocket  # what Engine.IO's threading driver creates
+    simple_websocket.Server = PatientWebSocket  # what Engine.IO's threading and gevent drivers create
 
 
 def is_not_a_login():
@@ -1790,13 +1812,17 @@ hash_slots = threading.BoundedSemaphore(1)  # one at a time: ~32 MB, and one cor
 
 
 def off_the_hub(function, *args):
-    """Run a password hash where it cannot stall the chat: under eventlet on a native thread
-    (eventlet's own thread serves every client), and one at a time."""
+    """Run a password hash where it cannot stall the chat: under eventlet and gevent on a native
+    thread (their one thread serves every client), and one at a time."""
     with hash_slots:
         if ASYNC_MODE == "eventlet":
             import eventlet.tpool
 
             return eventlet.tpool.execute(function, *args)
+        if ASYNC_MODE == "gevent":
+            import gevent
+
+            return gevent.get_hub().threadpool.apply(function, args)
         return function(*args)
 
 

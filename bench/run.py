@@ -1,4 +1,4 @@
-"""Chat Live benchmark: app.py (eventlet and threading) beside Node's socket.io, in one run.
+"""Chat Live benchmark: app.py (eventlet, threading, and gunicorn + gevent) beside Node's socket.io.
 
     python bench/run.py            # the full run, about 10-15 minutes
     python bench/run.py --quick    # a smaller smoke run, about 3 minutes
@@ -11,12 +11,14 @@ of the medians. It measures and reports; it is not a test and has no pass/fail e
 """
 import argparse
 import http.client
+import importlib.util
 import json
 import os
 import pathlib
 import platform
 import resource
 import shutil
+import signal
 import socket
 import sqlite3
 import statistics
@@ -31,7 +33,9 @@ from urllib.error import URLError
 from urllib.request import urlopen
 
 BENCH = pathlib.Path(__file__).resolve().parent
-SERVERS = ("eventlet", "threading", "node")
+SERVERS = ("eventlet", "threading", "gevent", "node")  # gevent: README's production command, on gunicorn
+# README's production command (with --bind and the app's folder added here).
+GUNICORN = ["-m", "gunicorn", "-k", "gevent", "-w", "1", "--worker-connections", "5000"]
 SCENARIOS = ("lone", "fan10", "fan100", "fan500", "paced", "connect", "rss", "history")
 APP = BENCH.parent / "app.py"  # --app measures another copy (a change under trial)
 JWT_KEY = "bench-jwt-secret-of-at-least-32-bytes!"
@@ -50,7 +54,8 @@ def free_port():
 
 
 class Server:
-    """One server process (app.py in an async mode, or the Node peer) on a free port."""
+    """One server process (app.py in an async mode, gunicorn's gevent worker serving app.py, or the
+    Node peer) on a free port. .pid is the process that serves: under gunicorn, its worker."""
 
     def __init__(self, kind, workdir, db_path=None):
         self.kind, self.port = kind, free_port()
@@ -68,11 +73,18 @@ class Server:
                        PYTHONWARNINGS="ignore")
             env.pop("MESSAGE_QUEUE", None)
             cmd, cwd = [sys.executable, str(APP)], APP.parent
+            if kind == "gevent":  # the async mode follows the server, as in production
+                env.pop("ASYNC_MODE")
+                cmd = [sys.executable, *GUNICORN, "--bind", f"127.0.0.1:{self.port}", f"{APP.stem}:app"]
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         self.wait_healthy(30)
         self.check_alone()
+        self.pid = self.proc.pid
+        if kind == "gevent":  # gunicorn's master only watches; its one worker serves
+            (self.pid,) = [int(pid) for pid in open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+                           .read().split()]
 
     def wait_healthy(self, timeout):
         deadline = time.monotonic() + timeout
@@ -100,17 +112,18 @@ class Server:
             raise RuntimeError(f"{listening} sockets listen on port {self.port}; expected only {self.kind}'s")
 
     def rss_kb(self):
-        for line in open(f"/proc/{self.proc.pid}/status"):
+        for line in open(f"/proc/{self.pid}/status"):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
 
     def cpu_seconds(self):
-        fields = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
+        fields = open(f"/proc/{self.pid}/stat").read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
     def stop(self):
         if self.proc.poll() is None:
-            self.proc.terminate()
+            # gunicorn waits up to 30 s for open websockets on SIGTERM; SIGQUIT stops it at once.
+            self.proc.send_signal(signal.SIGQUIT if self.kind == "gevent" else signal.SIGTERM)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
@@ -339,7 +352,8 @@ def machine():
                 if line.startswith("model name")), platform.processor() or "?")
     node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
     versions = []
-    for dist in ("flask-socketio", "python-socketio", "python-engineio", "eventlet", "sqlalchemy"):
+    for dist in ("flask-socketio", "python-socketio", "python-engineio", "eventlet", "gevent", "gunicorn",
+                 "sqlalchemy"):
         try:
             versions.append(f"{dist} {version(dist)}")
         except PackageNotFoundError:
@@ -351,7 +365,8 @@ def machine():
 
 
 def report(results, kinds, reps, counts, notes):
-    names = {"eventlet": "eventlet", "threading": "threading", "node": "Node socket.io"}
+    names = {"eventlet": "eventlet", "threading": "threading", "gevent": "gunicorn + gevent",
+             "node": "Node socket.io"}
     head = ["scenario"] + [names[k] for k in kinds]
     ratios = [k for k in kinds if k != "node"] if "node" in kinds else []
     head += [f"{k} ÷ Node" for k in ratios] + ["target (eventlet)"]
@@ -396,7 +411,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="smaller counts, one run each (about 3 minutes)")
     parser.add_argument("--reps", type=int, help="runs of each scenario (default 3; 1 with --quick)")
     parser.add_argument("--servers", default=",".join(SERVERS),
-                        help="comma-separated subset of eventlet,threading,node (default: all three)")
+                        help="comma-separated subset of " + ",".join(SERVERS) + " (default: all; gevent "
+                        "is README's production command and needs requirements-production.txt)")
     parser.add_argument("--only", metavar="NAMES",
                         help="comma-separated subset of " + ",".join(SCENARIOS) + " (default: all)")
     parser.add_argument("--app", type=pathlib.Path, default=APP,
@@ -410,6 +426,9 @@ def main():
         parser.error(f"--servers: choose from {', '.join(SERVERS)}")
     if set(only) - set(SCENARIOS):
         parser.error(f"--only: choose from {', '.join(SCENARIOS)}")
+    if "gevent" in kinds and not all(importlib.util.find_spec(name) for name in ("gunicorn", "gevent")):
+        parser.error("--servers gevent runs gunicorn's gevent worker: pip install -r requirements-production.txt "
+                     "(or leave it out: --servers eventlet,threading,node)")
     APP = args.app.resolve()
     reps = args.reps or (1 if args.quick else 3)
     q = args.quick

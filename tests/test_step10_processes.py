@@ -5,6 +5,7 @@ and `pip install -r requirements-production.txt`. Without them these tests skip,
 """
 import contextlib
 import glob
+import json
 import os
 import pathlib
 import re
@@ -273,7 +274,7 @@ def test_when_a_process_dies_its_clients_move_to_the_other_and_catch_up(two_proc
         proxied.client.shutdown()  # disconnect(), or stop a reconnect still under way
 
 
-# --- The production command: gunicorn, threading mode -------------------------------------------
+# --- The production command: gunicorn's gevent worker ---------------------------------------------
 
 def readme_gunicorn_command():
     """The gunicorn command README.md gives for production, as a list of arguments."""
@@ -309,8 +310,67 @@ def chat_through(url, transports):
 
 
 def test_the_readme_gunicorn_command_chats(gunicorn):
-    assert "Using worker: gthread" in gunicorn.log()  # threads: gunicorn 26+ has no eventlet worker
+    assert "Using worker: gevent" in gunicorn.log()  # gunicorn 26+ has no eventlet worker
     chat_through(gunicorn.url, ("websocket",))
+
+
+def test_the_readme_gunicorn_command_holds_more_websockets_than_a_thread_each(gunicorn):
+    """300 websockets at once (50 from each of 6 addresses, the limit per address), and a message
+    reaches every one of them. With a thread per websocket (`--threads 100`), the 101st waited."""
+    import websocket
+
+    from hostile import close_quietly, sio_connect
+
+    opened = []
+    try:
+        for n in range(300):
+            try:
+                ws, reply = sio_connect(gunicorn.port, f"127.0.3.{n // 50 + 1}", auth={"name": f"s{n}"})
+            except (OSError, websocket.WebSocketException) as error:  # the handshake got no answer
+                ws, reply = None, repr(error)
+            opened.append(ws)
+            assert reply and reply.startswith("40"), f"websocket {n + 1} of 300 was not connected: {reply!r}"
+        sender = Listener(gunicorn.url, "teacher", ("websocket",))
+        try:
+            ack = sender.client.call("event_message", {"text": "300 here?"}, timeout=WAIT)
+            assert ack["ok"] is True
+        finally:
+            disconnect_all([sender.client])
+        missing = [n for n, ws in enumerate(opened) if not received_message(ws, "300 here?")]
+        assert not missing, f"{len(missing)} of 300 websockets got no new_message (first: {missing[:5]})"
+    finally:
+        for ws in filter(None, opened):
+            close_quietly(ws)
+
+
+def received_message(ws, text, within=WAIT):
+    """Did `new_message` with `text` arrive on this raw Socket.IO websocket within `within` s?"""
+    deadline = time.monotonic() + within
+    ws.settimeout(within)
+    while time.monotonic() < deadline:
+        try:
+            packet = ws.recv()
+        except Exception:  # the timeout, or the connection closed
+            return False
+        if packet == "2":
+            ws.send("3")
+        elif packet.startswith('42["new_message"') and json.loads(packet[2:])[1]["text"] == text:
+            return True
+    return False
+
+
+def test_the_async_mode_follows_the_server(project_copy):
+    """gunicorn's gevent worker patches the standard library before it loads app.py: gevent mode.
+    Loaded without it (flask run, an import): threading."""
+    def mode(prelude):
+        code = prelude + "import app; print(app.ASYNC_MODE, app.socketio.async_mode)"
+        env = {k: v for k, v in os.environ.items() if k != "ASYNC_MODE"}
+        result = subprocess.run([sys.executable, "-c", code], cwd=project_copy, env=env, capture_output=True,
+                                text=True, timeout=WAIT * 6)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split()[-2:]
+    assert mode("from gevent import monkey; monkey.patch_all(); ") == ["gevent", "gevent"]
+    assert mode("") == ["threading", "threading"]
 
 
 def test_the_readme_gunicorn_command_chats_behind_nginx(gunicorn, tmp_path):

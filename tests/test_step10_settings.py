@@ -44,7 +44,8 @@ WRONG = [
     ({"JWT_EXPIRES_MINUTES": "nan"}, "JWT_EXPIRES_MINUTES", "number"),
     ({"RATE_LIMIT_BURST": "ten"}, "RATE_LIMIT_BURST", "whole number"),
     ({"RATE_LIMIT_PER_SECOND": "inf"}, "RATE_LIMIT_PER_SECOND", "out of range"),
-    ({"ASYNC_MODE": "asyncio"}, "ASYNC_MODE", "eventlet or threading"),
+    ({"ASYNC_MODE": "asyncio"}, "ASYNC_MODE", "eventlet, gevent or threading"),
+    ({"ASYNC_MODE": "gevent"}, "ASYNC_MODE=gevent", "gunicorn -k gevent"),  # python app.py cannot serve it
     ({"CORS_ORIGINS": "https://ok.example,school.example"}, "CORS_ORIGINS", "'school.example'"),
     ({"DATABASE_URL": "chat.db"}, "DATABASE_URL", "sqlite:///chat.db"),
     ({"DATABASE_URL": "sqlite:////no/such/dir/chat.db"}, "DATABASE_URL", "/no/such/dir does not exist"),
