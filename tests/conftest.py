@@ -211,6 +211,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         command = [part.format(port=self.port) for part in command or [sys.executable, "app.py"]]
+        self.gunicorn = "gunicorn" in command
         with open(log_path, "w") as log_file:  # the child keeps its own copy of the file
             self.process = subprocess.Popen(
                 command, cwd=cwd, env={**env, "PORT": str(self.port)},
@@ -233,11 +234,23 @@ class Server:
     def log(self):
         return pathlib.Path(self.log_path).read_text()
 
+    @property
+    def pid(self):
+        """The process that serves: the one started, or under gunicorn its one worker."""
+        if self.gunicorn and self.process.poll() is None:
+            path = f"/proc/{self.process.pid}/task/{self.process.pid}/children"
+            workers = pathlib.Path(path).read_text().split() if os.path.exists(path) else []
+            if len(workers) == 1:
+                return int(workers[0])
+        return self.process.pid
+
     def stop(self, kill=False):
         """Stop the server and the processes it started (`flask run --debug` serves from a child, which
         outlived its parent before)."""
         try:
-            os.killpg(self.process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+            # gunicorn waits up to 30 s for open websockets on SIGTERM; SIGQUIT stops it at once.
+            os.killpg(self.process.pid, signal.SIGKILL if kill else signal.SIGQUIT if self.gunicorn
+                      else signal.SIGTERM)
         except ProcessLookupError:
             pass  # all of them have exited already
         if self.process.poll() is None:
