@@ -65,8 +65,10 @@ class OnlySlow(AssertionError):
 
 
 # Every attack runs against each way the server is served: python app.py (eventlet), threading mode,
-# and README's production command (gunicorn's gevent worker).
+# and README's production command (gunicorn's gevent worker). The attacks that nginx.conf takes on
+# itself (connections, request rates, slow requests) also run through it ("nginx").
 SERVED_BY = ["eventlet", "threading", "gunicorn"]
+THROUGH_NGINX = SERVED_BY + ["nginx"]
 
 
 @pytest.fixture(params=SERVED_BY)
@@ -74,17 +76,52 @@ def async_mode(request):
     return request.param
 
 
+@pytest.fixture(params=THROUGH_NGINX)
+def served_by(request):
+    return request.param
+
+
+class BehindNginx:
+    """README's production command behind the repository's nginx.conf: clients reach nginx's port;
+    the rest (pid, process, log, stop) is gunicorn's."""
+
+    def __init__(self, gunicorn, folder):
+        from test_step10_processes import running_nginx
+
+        self.gunicorn, self.proxy = gunicorn, running_nginx(folder, gunicorn.port, gunicorn.port)
+        self.url = self.proxy.__enter__()
+        self.port = int(self.url.rsplit(":", 1)[1])
+
+    def stop(self, kill=False):
+        self.proxy.__exit__(None, None, None)
+        self.gunicorn.stop(kill)
+
+    def __getattr__(self, name):
+        return getattr(self.gunicorn, name)
+
+
 @pytest.fixture
-def start_server(start_server):
-    """start_server(ASYNC_MODE=..., **env): "gunicorn" runs README's production command."""
+def start_server(start_server, tmp_path):
+    """start_server(ASYNC_MODE=..., **env): "gunicorn" runs README's production command, "nginx" the
+    same behind nginx.conf (TRUSTED_PROXIES=1: the client's address comes from nginx)."""
+    proxies = []
+
     def start(ASYNC_MODE, **env):
-        if ASYNC_MODE == "gunicorn":
+        if ASYNC_MODE in ("gunicorn", "nginx"):
             from test_step10_processes import readme_gunicorn_command
 
             command = [sys.executable, "-m", *readme_gunicorn_command(), "--bind", "127.0.0.1:{port}"]
-            return start_server(command=command, **env)
+            if ASYNC_MODE == "gunicorn":
+                return start_server(command=command, **env)
+            server = start_server(command=command, **{**env, "TRUSTED_PROXIES": "1"})
+            folder = tmp_path / f"nginx{len(proxies)}"
+            folder.mkdir()
+            proxies.append(BehindNginx(server, folder))
+            return proxies[-1]
         return start_server(ASYNC_MODE=ASYNC_MODE, **env)
-    return start
+    yield start
+    for proxy in proxies:
+        proxy.proxy.__exit__(None, None, None)
 
 
 def report(failures, figures):
@@ -300,13 +337,13 @@ def test_a_socket_flood_is_thrown_out_and_nobody_notices(start_server, async_mod
 # --- Bounded in total: slow requests, connection churn, the log ---------------------------------
 
 @measured_twice_if_only_slow
-def test_slow_requests_from_70_addresses_leave_room_for_newcomers(start_server, async_mode):
+def test_slow_requests_from_70_addresses_leave_room_for_newcomers(start_server, served_by):
     """25 connections from each of 70 addresses send a request line, then a header line every 2 s:
     a socket's timeout restarts at each byte, so before they were never closed, and enough of them
     took every place the server had. Now each request must arrive within REQUEST_TIMEOUT in all; one
     address keeps at most UNFINISHED_PER_ADDRESS unfinished and all addresses UNFINISHED_IN_ALL (the
     oldest of those waiting over a second are closed), while the probe chats and newcomers connect."""
-    server = start_server(ASYNC_MODE=async_mode, **LIMITS)
+    server = start_server(ASYNC_MODE=served_by, **LIMITS)
     figures, failures = attack_and_measure(server, flood("slow-requests", server.port, SLOW_SECONDS))
     record = figures["attack"]
     samples = record.pop("samples")  # [seconds, held in all, most held from one address, not yet opened]
@@ -316,7 +353,9 @@ def test_slow_requests_from_70_addresses_leave_room_for_newcomers(start_server, 
     record["most_held_from_one_address"] = max((s[2] for s in settled), default=None)
     if not settled or record["opened"] < 1_500:
         failures.append(f"the attack did not get going: {record}")
-    elif async_mode == "gunicorn":
+    elif served_by == "nginx":
+        pass  # nginx holds each for at most client_header_timeout (10 s, checked below), cheaply
+    elif served_by == "gunicorn":
         # gunicorn reads the headers itself, and closes a request whose headers take over 2 s (its
         # keep-alive timeout): what it holds is at most 2 s of arrivals (nginx.conf bounds one address).
         if record["longest_s"] > GUNICORN_HEADERS_WITHIN + 1:
@@ -334,12 +373,12 @@ def test_slow_requests_from_70_addresses_leave_room_for_newcomers(start_server, 
 
 
 @measured_twice_if_only_slow
-def test_connecting_and_closing_in_a_loop(start_server, async_mode):
+def test_connecting_and_closing_in_a_loop(start_server, served_by):
     """Four threads of one address open a Socket.IO connection and close it at once, in a loop (850
     a second before, with two log lines each). Each new connection spends 10 frames of its
     address's budget: 100 at once, then 30 a second. The log gets at most LOG_LINES_PER_ADDRESS lines
     about one address in 10 s, then one line counting those it left out."""
-    server = start_server(ASYNC_MODE=async_mode, **LIMITS)
+    server = start_server(ASYNC_MODE=served_by, **LIMITS)
     lines_before = settled_log_lines(server)
     figures, failures = attack_and_measure(server, flood("churn", server.port))
     figures["log_lines_added"] = settled_log_lines(server) - lines_before
@@ -384,11 +423,11 @@ def busy_machine(attack):
 
 
 @measured_twice_if_only_slow
-def test_abandoned_polling_handshakes(start_server, async_mode):
+def test_abandoned_polling_handshakes(start_server, served_by):
     """Engine.IO long-polling handshakes opened as fast as possible, on 4 keep-alive connections, and
     never used: each holds a session until the server drops it. On a busy machine, eventlet served
     each connection's next request, already there, before anyone else: probe p95 111-468 ms."""
-    server = start_server(ASYNC_MODE=async_mode, **LIMITS)
+    server = start_server(ASYNC_MODE=served_by, **LIMITS)
     figures, failures = attack_and_measure(server, busy_machine(flood("polling", server.port)))
     # A 4 s flood is too short to show the growth issue 14 measured over 60 s (82 -> 1,762 MB):
     # sessions live ~45 s, so what counts is how many the attacker was given.
@@ -426,11 +465,11 @@ def test_parallel_login_guesses(start_server, async_mode):
 
 @pytest.mark.parametrize("path", ["/health", "/messages?limit=1"])
 @measured_twice_if_only_slow
-def test_reads_hammered_from_one_address(start_server, async_mode, path):
+def test_reads_hammered_from_one_address(start_server, served_by, path):
     """8 clients from one address reading as fast as they can (a health check that writes, the newest
     message): past READS_PER_ADDRESS a second the answer is a 429 that costs next to nothing. (The
     reads of later steps, /rooms and /messages/<id>, share the budget: their steps test it.)"""
-    server = start_server(ASYNC_MODE=async_mode, **LIMITS)
+    server = start_server(ASYNC_MODE=served_by, **LIMITS)
     figures, failures = attack_and_measure(server, rest_hammer(server, 8, lambda n, i: (path, None),
                                                                [ATTACKER_HOST]))
     answered = sum(count for status, count in figures["attack"].items() if status in (200, 404))
@@ -462,7 +501,7 @@ def open_files(pid):
 
 
 @measured_twice_if_only_slow
-def test_thousands_of_idle_connections(start_server, async_mode):
+def test_thousands_of_idle_connections(start_server, served_by):
     """IDLE_CONNECTIONS TCP connections from 127.0.0.1 that never send a byte: the server stays up,
     a client from 127.0.0.2 chats while they open and connects after, and the idle ones are closed within
     IDLE_CLOSED_WITHIN s (eventlet's accept loop died on EMFILE with ~10,000 of them)."""
@@ -472,7 +511,7 @@ def test_thousands_of_idle_connections(start_server, async_mode):
         if hard != resource.RLIM_INFINITY and hard < wanted:
             pytest.skip(f"this machine allows only {hard} open files")
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-    server = start_server(ASYNC_MODE=async_mode, **LIMITS)
+    server = start_server(ASYNC_MODE=served_by, **LIMITS)
     figures, failures = {}, []
     # The probe chats from 127.0.0.2 while the connections open, and for 2 s after: under eventlet,
     # accepting them all at once froze every chat for a second.
