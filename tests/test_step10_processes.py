@@ -378,6 +378,45 @@ def test_the_readme_gunicorn_command_chats_behind_nginx(gunicorn, tmp_path):
         chat_through(url, ("polling", "websocket"))  # like a browser: polling first, then upgrade
 
 
+def test_nginx_limits_one_address_in_json(start_server, project_copy, tmp_path):
+    """nginx.conf's own limits per address, with the app's turned off (so every 429 is nginx's): past
+    a burst of 200 requests, 50 a second; past 100 open websockets, none more. Each refusal is a JSON
+    429, and another address still gets in."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import websocket
+
+    from hostile import close_quietly, open_websocket, post_json
+
+    needs(importlib_has("gunicorn"), "gunicorn")
+    server = start_server(command=[sys.executable, "-m", *readme_gunicorn_command(), "--bind", "127.0.0.1:{port}"],
+                          cwd=project_copy, TRUSTED_PROXIES="1", **NO_PER_ADDRESS_LIMITS)
+    with running_nginx(tmp_path, server.port, server.port) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda _: post_json(port, "/health", None, source="127.0.4.1"), range(400)))
+        statuses = [status for status, _ in answers]
+        assert 200 <= statuses.count(200) <= 300 and statuses.count(429) >= 100, sorted(set(statuses))
+        assert all(body == {"error": "too many requests from your address: wait a few seconds"}
+                   for status, body in answers if status == 429)
+        assert post_json(port, "/health", None, source="127.0.4.2")[0] == 200  # another address
+
+        opened = []
+        try:
+            for n in range(101):
+                try:
+                    opened.append(open_websocket(port, "127.0.4.3"))
+                except websocket.WebSocketBadStatusException as refused:
+                    assert n == 100 and refused.status_code == 429, (n, refused.status_code)
+                    break
+            else:
+                pytest.fail("nginx let one address open 101 websockets at once")
+            opened.append(open_websocket(port, "127.0.4.4"))  # another address
+        finally:
+            for ws in opened:
+                close_quietly(ws)
+
+
 def test_keys_are_made_once_kept_private_and_tokens_survive_a_restart(start_server, project_copy):
     server = start_server(AUTH_REQUIRED="true", cwd=project_copy, JWT_SECRET_KEY="")
     credentials = {"username": "ana", "password": "correct horse"}
