@@ -1739,7 +1739,7 @@ else:
     from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
 
     # A thread that reads a flood keeps Python's global lock 5 ms at a time; 1 ms lets the threads of
-    # everyone else in five times as often (threading mode; gevent has no such lock to share).
+    # everyone else in five times as often (threading mode; under gevent one thread serves everyone).
     sys.setswitchinterval(0.001)
     # The C library gives threads up to 8 memory pools per core, and keeps what was freed in each for
     # later: after a flood of 60 KB frames, 36-57 MB stayed for good. Two pools for every thread: 14 MB.

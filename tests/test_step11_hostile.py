@@ -1,7 +1,7 @@
 """Step 11 (issue 14): a hostile client must not hurt anyone else.
 
 Each attack that issue 14 measured against `python app.py` runs here for a few seconds, in both async
-modes, while a well-behaved "probe" user on another address (127.0.0.2; the server and attackers use
+modes and under README's production command (gunicorn's gevent worker; some also through nginx.conf), while a well-behaved "probe" user on another address (127.0.0.2; the server and attackers use
 127.0.0.1) chats. What the probe sees is what is asserted: its acknowledged messages keep a round trip
 of p95 <= 50 ms, a newcomer can still connect, the server's memory stays bounded and comes back, and
 the attacking socket is thrown out. Then the v2 limits of PROTOCOL.md (connections and messages per
