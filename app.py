@@ -86,6 +86,8 @@ def check_settings():
              "threading")
     if ASYNC_MODE == "gevent" and not patched_by_gevent():
         stop("ASYNC_MODE=gevent is for gunicorn's gevent worker: gunicorn -k gevent -w 1 app:app")
+    if ASYNC_MODE != "gevent" and patched_by_gevent():
+        stop(f"ASYNC_MODE={ASYNC_MODE} cannot serve under gunicorn's gevent worker: leave ASYNC_MODE unset")
     for origin in os.environ.get("CORS_ORIGINS", "").split(","):
         if origin.strip() not in ("", "*") and not is_origin(origin.strip()):
             stop(f"CORS_ORIGINS: {origin.strip()!r} is not an origin: write it like https://school.example")

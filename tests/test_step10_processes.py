@@ -371,6 +371,13 @@ def test_the_async_mode_follows_the_server(project_copy):
         return result.stdout.split()[-2:]
     assert mode("from gevent import monkey; monkey.patch_all(); ") == ["gevent", "gevent"]
     assert mode("") == ["threading", "threading"]
+    # Another mode under gevent's patching would start and then serve nobody: refused in one line.
+    refused = subprocess.run([sys.executable, "-c", "from gevent import monkey; monkey.patch_all(); import app"],
+                             cwd=project_copy, env={**os.environ, "ASYNC_MODE": "threading"},
+                             capture_output=True, text=True, timeout=WAIT * 6)
+    assert refused.returncode == 2 and refused.stderr.strip() == ("Chat Live cannot start: ASYNC_MODE=threading "
+                                                                  "cannot serve under gunicorn's gevent worker: "
+                                                                  "leave ASYNC_MODE unset"), refused.stderr
 
 
 def test_the_readme_gunicorn_command_chats_behind_nginx(gunicorn, tmp_path):
@@ -393,10 +400,13 @@ def test_nginx_limits_one_address_in_json(start_server, project_copy, tmp_path):
                           cwd=project_copy, TRUSTED_PROXIES="1", **NO_PER_ADDRESS_LIMITS)
     with running_nginx(tmp_path, server.port, server.port) as url:
         port = int(url.rsplit(":", 1)[1])
+        started = time.monotonic()
         with ThreadPoolExecutor(16) as pool:
             answers = list(pool.map(lambda _: post_json(port, "/health", None, source="127.0.4.1"), range(400)))
+        allowed = 200 + 50 * (time.monotonic() - started) + 2  # the burst, then 50 a second
         statuses = [status for status, _ in answers]
-        assert 200 <= statuses.count(200) <= 300 and statuses.count(429) >= 100, sorted(set(statuses))
+        assert 200 <= statuses.count(200) <= allowed and statuses.count(429) >= 1, \
+            (statuses.count(200), allowed, sorted(set(statuses)))
         assert all(body == {"error": "too many requests from your address: wait a few seconds"}
                    for status, body in answers if status == 429)
         assert post_json(port, "/health", None, source="127.0.4.2")[0] == 200  # another address

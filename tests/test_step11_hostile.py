@@ -13,6 +13,7 @@ Every wait is bounded; the figures in a failure message say how far the server i
 import functools
 import json
 import os
+import pathlib
 import resource
 import socket
 import subprocess
@@ -91,6 +92,9 @@ class BehindNginx:
         self.gunicorn, self.proxy = gunicorn, running_nginx(folder, gunicorn.port, gunicorn.port)
         self.url = self.proxy.__enter__()
         self.port = int(self.url.rsplit(":", 1)[1])
+        master = int((folder / "nginx.pid").read_text())  # nginx.conf's pid file, in `folder`
+        (self.proxy_pid,) = [int(pid) for pid in  # its one worker, which holds the connections
+                             pathlib.Path(f"/proc/{master}/task/{master}/children").read_text().split()]
 
     def stop(self, kill=False):
         self.proxy.__exit__(None, None, None)
@@ -516,12 +520,14 @@ def test_thousands_of_idle_connections(start_server, served_by):
     # The probe chats from 127.0.0.2 while the connections open, and for 2 s after: under eventlet,
     # accepting them all at once froze every chat for a second.
     probe = Probe(server.port).start()
-    files_before = open_files(server.pid)
+    holder = getattr(server, "proxy_pid", server.pid)  # through nginx, nginx's worker holds them
+    files_before = open_files(holder)
     sockets = []
     try:
         opened_at = time.monotonic()
         sockets, established, failed = open_idle_connections(server.port, IDLE_CONNECTIONS, within=10)
-        figures.update(established=established, failed=failed, open_s=round(time.monotonic() - opened_at, 1))
+        all_open_at = time.monotonic()
+        figures.update(established=established, failed=failed, open_s=round(all_open_at - opened_at, 1))
         took = time_to_connect(server.port)
         figures["newcomer_connect_s"] = took
         if took is None:
@@ -536,9 +542,11 @@ def test_thousands_of_idle_connections(start_server, served_by):
         else:
             # What the server holds: its open files. (Counting closes on our side would also count the
             # connections the kernel completed with SYN cookies, which the server never even saw.)
-            left = IDLE_CLOSED_WITHIN + 2 - (time.monotonic() - opened_at)
-            held = wait_until(lambda: open_files(server.pid) <= files_before + 20, max(left, 1))
-            figures.update(files_before=files_before, files_after=open_files(server.pid))
+            # Within IDLE_CLOSED_WITHIN s of the last one opening. (nginx accepts 4,096 at a time, each
+            # closed after client_header_timeout, and the rest wait their turn: 12,000 took 48 s.)
+            left = IDLE_CLOSED_WITHIN + 2 - (time.monotonic() - all_open_at)
+            held = wait_until(lambda: open_files(holder) <= files_before + 20, max(left, 1))
+            figures.update(files_before=files_before, files_after=open_files(holder))
             if not held:
                 failures.append(f"the server still holds {figures['files_after']} open files "
                                 f"({files_before} before) {IDLE_CLOSED_WITHIN}s after the idle connections")
