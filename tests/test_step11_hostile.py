@@ -355,15 +355,18 @@ def test_slow_requests_from_70_addresses_leave_room_for_newcomers(start_server, 
     settled = [s for s in samples if record["opened_in_s"] and s[0] >= record["opened_in_s"] + 2]
     record["most_held"] = max((s[1] for s in settled), default=None)
     record["most_held_from_one_address"] = max((s[2] for s in settled), default=None)
-    if not settled or record["opened"] < 1_500:
+    if record["opened"] < 1_500:
         failures.append(f"the attack did not get going: {record}")
     elif served_by == "nginx":
         pass  # nginx holds each for at most client_header_timeout (10 s, checked below), cheaply
     elif served_by == "gunicorn":
         # gunicorn reads the headers itself, and closes a request whose headers take over 2 s (its
         # keep-alive timeout): what it holds is at most 2 s of arrivals (nginx.conf bounds one address).
+        # All may be closed before the first settled sample (CI: all within 2.2 s).
         if record["longest_s"] > GUNICORN_HEADERS_WITHIN + 1:
             failures.append(f"gunicorn held a request still arriving for {record['longest_s']} s")
+    elif not settled:
+        failures.append(f"the attack did not get going: {record}")
     elif record["most_held"] > UNFINISHED_IN_ALL:
         failures.append(f"{record['most_held']} unfinished requests held at once (at most {UNFINISHED_IN_ALL})")
     elif record["most_held_from_one_address"] > UNFINISHED_PER_ADDRESS:
