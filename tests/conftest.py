@@ -214,6 +214,12 @@ def free_port():
         return s.getsockname()[1]
 
 
+def only_child(pid):
+    """The one child process of `pid` (gunicorn's worker, nginx's); fails rather than guess."""
+    (child,) = pathlib.Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return int(child)
+
+
 class Server:
     """`python app.py` (or another command that serves app.py) in a subprocess on 127.0.0.1.
 
@@ -252,9 +258,7 @@ class Server:
     def pid(self):
         """The process that serves: the one started, or under gunicorn its one worker."""
         if self.gunicorn and self.process.poll() is None:
-            path = f"/proc/{self.process.pid}/task/{self.process.pid}/children"
-            (worker,) = pathlib.Path(path).read_text().split()  # -w 1: one, or this test measures nothing
-            return int(worker)
+            return only_child(self.process.pid)  # -w 1
         return self.process.pid
 
     def stop(self, kill=False):

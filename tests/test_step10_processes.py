@@ -285,14 +285,18 @@ def readme_gunicorn_command():
     return shlex.split(command)
 
 
-@pytest.fixture
-def gunicorn(start_server, project_copy):
-    """README's gunicorn command, run as written plus a free port on 127.0.0.1 (it defaults to 8000)."""
-    needs(importlib_has("gunicorn"), "gunicorn")
+def gunicorn_serving():
+    """README's gunicorn command, run as written plus a free port on 127.0.0.1 (it defaults to 8000),
+    as a `command` for start_server ("{port}" stands for the port)."""
     command = readme_gunicorn_command()
     assert command[0] == "gunicorn" and command[-1] == "app:app"
-    return start_server(command=[sys.executable, "-m", *command, "--bind", "127.0.0.1:{port}"],
-                        cwd=project_copy)
+    return [sys.executable, "-m", *command, "--bind", "127.0.0.1:{port}"]
+
+
+@pytest.fixture
+def gunicorn(start_server, project_copy):
+    needs(importlib_has("gunicorn"), "gunicorn")
+    return start_server(command=gunicorn_serving(), cwd=project_copy)
 
 
 def chat_through(url, transports):
@@ -396,8 +400,7 @@ def test_nginx_limits_one_address_in_json(start_server, project_copy, tmp_path):
     from hostile import close_quietly, open_websocket, post_json
 
     needs(importlib_has("gunicorn"), "gunicorn")
-    server = start_server(command=[sys.executable, "-m", *readme_gunicorn_command(), "--bind", "127.0.0.1:{port}"],
-                          cwd=project_copy, TRUSTED_PROXIES="1", **NO_PER_ADDRESS_LIMITS)
+    server = start_server(command=gunicorn_serving(), cwd=project_copy, TRUSTED_PROXIES="1", **NO_PER_ADDRESS_LIMITS)
     with running_nginx(tmp_path, server.port, server.port) as url:
         port = int(url.rsplit(":", 1)[1])
         started = time.monotonic()

@@ -1,7 +1,8 @@
 """Step 11 (issue 14): a hostile client must not hurt anyone else.
 
 Each attack that issue 14 measured against `python app.py` runs here for a few seconds, in both async
-modes and under README's production command (gunicorn's gevent worker; some also through nginx.conf), while a well-behaved "probe" user on another address (127.0.0.2; the server and attackers use
+modes and under README's production command (gunicorn's gevent worker; some also through nginx.conf),
+while a well-behaved "probe" user on another address (127.0.0.2; the server and attackers use
 127.0.0.1) chats. What the probe sees is what is asserted: its acknowledged messages keep a round trip
 of p95 <= 50 ms, a newcomer can still connect, the server's memory stays bounded and comes back, and
 the attacking socket is thrown out. Then the v2 limits of PROTOCOL.md (connections and messages per
@@ -13,7 +14,6 @@ Every wait is bounded; the figures in a failure message say how far the server i
 import functools
 import json
 import os
-import pathlib
 import resource
 import socket
 import subprocess
@@ -24,6 +24,7 @@ import pytest
 
 import app as chat
 
+from conftest import only_child
 from hostile import (ATTACKER_HOST, PROBE_HOST, Flood, Probe, RssMonitor, SioClient, close_quietly,
                      hammer, open_idle_connections, raw_http, rss_mb, sio_connect, tcp_connect,
                      time_to_connect, trickle, wait_for_rss_below, wait_until)
@@ -92,9 +93,8 @@ class BehindNginx:
         self.gunicorn, self.proxy = gunicorn, running_nginx(folder, gunicorn.port, gunicorn.port)
         self.url = self.proxy.__enter__()
         self.port = int(self.url.rsplit(":", 1)[1])
-        master = int((folder / "nginx.pid").read_text())  # nginx.conf's pid file, in `folder`
-        (self.proxy_pid,) = [int(pid) for pid in  # its one worker, which holds the connections
-                             pathlib.Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+        # nginx.conf's pid file, in `folder`: the master, whose one worker holds the connections
+        self.proxy_pid = only_child(int((folder / "nginx.pid").read_text()))
 
     def stop(self, kill=False):
         self.proxy.__exit__(None, None, None)
@@ -112,9 +112,9 @@ def start_server(start_server, tmp_path):
 
     def start(ASYNC_MODE, **env):
         if ASYNC_MODE in ("gunicorn", "nginx"):
-            from test_step10_processes import readme_gunicorn_command
+            from test_step10_processes import gunicorn_serving
 
-            command = [sys.executable, "-m", *readme_gunicorn_command(), "--bind", "127.0.0.1:{port}"]
+            command = gunicorn_serving()
             if ASYNC_MODE == "gunicorn":
                 return start_server(command=command, **env)
             server = start_server(command=command, **{**env, "TRUSTED_PROXIES": "1"})
@@ -761,10 +761,9 @@ def http_server(request, tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL", "ASYNC_MODE")}
     env.update(DATABASE_URL=f"sqlite:///{folder}/chat.db", PYTHONUNBUFFERED="1", **LIMITS)
     if request.param == "gunicorn":
-        from test_step10_processes import readme_gunicorn_command
+        from test_step10_processes import gunicorn_serving
 
-        server = Server(folder / "server.log", env, command=[sys.executable, "-m", *readme_gunicorn_command(),
-                                                             "--bind", "127.0.0.1:{port}"])
+        server = Server(folder / "server.log", env, command=gunicorn_serving())
     else:
         server = Server(folder / "server.log", {**env, "ASYNC_MODE": request.param})
     yield server
