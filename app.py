@@ -233,8 +233,9 @@ def main():
         say_ready(host, port)
         # max_size: each open websocket holds one of eventlet's "requests" (1,024 by default).
         # debug=False: a request that breaks gets no Python traceback in its answer.
-        eventlet.wsgi.server(TakingTurns(listener), app, log_output=False, max_size=10_000,
-                             debug=False, socket_timeout=REQUEST_TIMEOUT, protocol=GuardedProtocol)
+        guarded = {"protocol": GuardedProtocol} if GUARDED_CONNECTIONS else {}  # else: warned at start
+        eventlet.wsgi.server(TakingTurns(listener) if TAKING_TURNS else listener, app, log_output=False,
+                             max_size=10_000, debug=False, socket_timeout=REQUEST_TIMEOUT, **guarded)
     else:
         from werkzeug.serving import make_server, select_address_family
 
@@ -1235,12 +1236,14 @@ def health():
 # --- Step 11: one student with a script ---
 import collections
 import ctypes
+import importlib.metadata
 import io
 import json
 import shutil
 import unicodedata
 import weakref
 from http import HTTPStatus
+from inspect import signature
 from urllib.parse import parse_qs
 
 import engineio.socket
@@ -1260,6 +1263,39 @@ app.config.update(
 )
 
 
+def library_has(library, owner, path, guard, parameters=None, uses=None, kind=None):
+    """Is `owner.path`, a private name of `library` that this step changes, still what we wrote for:
+    there at all, taking exactly `parameters` (a function), reading the attribute `uses` (its code), of
+    type `kind`? A release may rename or reshape a private name without notice. Then warn once, naming
+    the guard that is off, and serve without it: better than a server that does not start, or a guard
+    that guards nothing without a word."""
+    found = owner
+    for name in path.split("."):
+        found = getattr(found, name, None)
+    expected = found is not None
+    try:
+        if expected and parameters is not None:
+            expected = list(signature(found).parameters) == parameters
+        if expected and uses is not None:
+            expected = uses in found.__code__.co_names
+    except (TypeError, ValueError, AttributeError):  # no longer a plain Python function
+        expected = False
+    if expected and kind is not None:
+        expected = isinstance(found, kind)
+    if not expected:
+        where = getattr(owner, "__name__", type(owner).__name__)
+        log.warning("%s %s has changed %s.%s: serving without %s (requirements.txt pins the version this "
+                    "server was tested with)", library, importlib.metadata.version(library), where, path, guard)
+    return expected
+
+
+# Private (python-socketio 5.18.1): server.environ holds the WSGI environ of each Engine.IO session,
+# where the guards below find a client's address and its TCP socket.
+session_environs = socketio.server.environ if library_has(
+    "python-socketio", socketio.server, "environ", "the limits per address on Socket.IO sessions and "
+    "frames, and hanging up on a client that is cut off", kind=dict) else {}
+
+
 def client_socket(environ):
     """The client's TCP socket, from the server that runs us (None under another server)."""
     if "werkzeug.socket" in environ:  # threading mode
@@ -1275,7 +1311,7 @@ def cut_off(eio_sid):
     """Close a client's connection now, and drop what it sent that we have not read yet: a script
     ignores Socket.IO's polite "disconnect", and keeps filling its socket faster than we refuse."""
     eio_socket = socketio.server.eio.sockets.get(eio_sid)
-    sock = client_socket(socketio.server.environ.get(eio_sid, {}))
+    sock = client_socket(session_environs.get(eio_sid, {}))
     if eio_socket is not None:  # without waiting for it to read what we queued: it may never read
         eio_socket.close(wait=False, abort=True, reason=eio_socket.server.reason.SERVER_DISCONNECT)
     if sock is not None:
@@ -1300,14 +1336,17 @@ def guard_packets(read_packet):
                 return read_packet(eio_sid, data)
             except (ValueError, TypeError, IndexError, KeyError, RecursionError) as error:
                 problem = f"a packet that does not decode ({type(error).__name__})"
-        address = socketio.server.environ.get(eio_sid, {}).get("REMOTE_ADDR")
+        address = session_environs.get(eio_sid, {}).get("REMOTE_ADDR")
         log.warning("closing connection %s: it sent %s", eio_sid, problem,  # one line, no traceback
                     extra={"address": address})
         cut_off(eio_sid)
     return guarded
 
 
-socketio.server.eio.on("message", guard_packets(socketio.server.eio.handlers["message"]))
+# Private (python-engineio 4.15.1): eio.handlers holds the handler python-socketio gave Engine.IO for
+# each event; ours goes in front of its "message" handler, the reader of every Socket.IO packet.
+if library_has("python-engineio", socketio.server.eio, "handlers", "the guard on Socket.IO packets", kind=dict):
+    socketio.server.eio.on("message", guard_packets(socketio.server.eio.handlers["message"]))
 
 
 # FRAMES_PER_SECOND (30) frames of any kind one connection may send a second, after a burst of
@@ -1337,11 +1376,11 @@ def guard_frames(receive):
         per_second = app.config["FRAMES_PER_SECOND"]
         if not per_second:  # 0 turns the budget off (benchmarks)
             return receive(eio_socket, frame)
-        address = socketio.server.environ.get(eio_socket.sid, {}).get("REMOTE_ADDR")
+        address = session_environs.get(eio_socket.sid, {}).get("REMOTE_ADDR")  # None: not known
         mine = frame_buckets.setdefault(eio_socket, [FRAMES_BURST, time.monotonic()])
         shared = address_frame_buckets.setdefault(address, [ADDRESS_FRAMES * FRAMES_BURST, time.monotonic()])
-        if take_one(mine, per_second, FRAMES_BURST) and \
-                take_one(shared, ADDRESS_FRAMES * per_second, ADDRESS_FRAMES * FRAMES_BURST):
+        if take_one(mine, per_second, FRAMES_BURST) and (address is None or
+                take_one(shared, ADDRESS_FRAMES * per_second, ADDRESS_FRAMES * FRAMES_BURST)):
             return receive(eio_socket, frame)
         if not eio_socket.closed:
             log.warning("closing connection %s (%s): more frames than a person sends", eio_socket.sid, address,
@@ -1365,10 +1404,14 @@ def bound_output(send):
     return guarded
 
 
-# Engine.IO's Socket reads every frame of both transports in receive(), and queues every packet to
-# its client in send() (python-engineio 4).
-engineio.socket.Socket.receive = guard_frames(engineio.socket.Socket.receive)
-engineio.socket.Socket.send = bound_output(engineio.socket.Socket.send)
+# Private (python-engineio 4.15.1): Engine.IO's Socket reads every frame of both transports in
+# receive(), and queues every packet to its client in send().
+if library_has("python-engineio", engineio.socket, "Socket.receive", "the budget of frames per connection "
+               "and per address", parameters=["self", "pkt"]):
+    engineio.socket.Socket.receive = guard_frames(engineio.socket.Socket.receive)
+if library_has("python-engineio", engineio.socket, "Socket.send", "the bound on packets queued for a client",
+               parameters=["self", "pkt"]):
+    engineio.socket.Socket.send = bound_output(engineio.socket.Socket.send)
 
 
 @socketio.on_error_default
@@ -1440,7 +1483,7 @@ def open_session(wsgi_app, environ, start_response, limit):
     """Engine.IO's handshake, unless this address already holds `limit` sessions, or opens them
     faster than its frame budget pays for."""
     address = environ.get("REMOTE_ADDR")
-    held = sum(e.get("REMOTE_ADDR") == address for e in list(socketio.server.environ.values()))
+    held = sum(e.get("REMOTE_ADDR") == address for e in list(session_environs.values()))
     if held >= limit:
         return refuse(start_response, 429, "too many connections from your address")
     if not session_paid(address):
@@ -1689,16 +1732,33 @@ if ASYNC_MODE == "eventlet":
     import eventlet.websocket
     import eventlet.wsgi
 
-    eventlet.websocket.RFC6455WebSocket._apply_mask = staticmethod(unmask)  # was byte by byte
-    eventlet.wsgi.RESPONSE_414 = json_answer(414, "URL too long")  # was an empty body
+    # Private (eventlet 0.41.3): _apply_mask() unmasks each websocket frame, one byte at a time.
+    if library_has("eventlet", eventlet.websocket, "RFC6455WebSocket._apply_mask", "fast unmasking of "
+                   "websocket frames", parameters=["data", "mask", "length", "offset"]):
+        eventlet.websocket.RFC6455WebSocket._apply_mask = staticmethod(unmask)
+    # Private (eventlet 0.41.3): RESPONSE_414 is its answer to a URL over 8 KB, with an empty body.
+    if library_has("eventlet", eventlet.wsgi, "RESPONSE_414", "the JSON answer to a URL too long", kind=bytes):
+        eventlet.wsgi.RESPONSE_414 = json_answer(414, "URL too long")
+    # eventlet 0.41.3: server() hands each connection to HttpProtocol (or the subclass given as its
+    # protocol), whose parse_request() raises HeaderLineTooLong or HeadersTooLarge (both private) on
+    # a header line over 8 KB or headers over 64 KB; it accepts each connection with accept().
+    GUARDED_CONNECTIONS = library_has("eventlet", eventlet.wsgi, "HttpProtocol", "the guards on each "
+                                      "connection (per address, slow requests, JSON errors)", kind=type)
+    headers_too_large = ()
+    if library_has("eventlet", eventlet.wsgi, "HeaderLineTooLong", "the JSON answer to headers too large",
+                   kind=type) and library_has("eventlet", eventlet.wsgi, "HeadersTooLarge",
+                                              "the JSON answer to headers too large", kind=type):
+        headers_too_large = (eventlet.wsgi.HeaderLineTooLong, eventlet.wsgi.HeadersTooLarge)
+    TAKING_TURNS = library_has("eventlet", eventlet.wsgi, "server", "taking turns while a script opens "
+                               "connections", uses="accept")
 
-    class GuardedProtocol(GuardedConnection, eventlet.wsgi.HttpProtocol):
+    class GuardedProtocol(GuardedConnection, eventlet.wsgi.HttpProtocol if GUARDED_CONNECTIONS else object):
         """eventlet's handler of one connection, guarded; headers too large get JSON too."""
 
         def parse_request(self):
             try:
                 return super().parse_request()
-            except (eventlet.wsgi.HeaderLineTooLong, eventlet.wsgi.HeadersTooLarge):
+            except headers_too_large:
                 self.send_error(431, "request headers too large")
                 return False
 
@@ -1738,7 +1798,7 @@ if ASYNC_MODE == "eventlet":
 else:
     import simple_websocket
     import wsproto.utilities
-    from engineio.async_drivers._websocket_wsgi import SimpleWebSocketWSGI
+    import engineio.async_drivers
 
     # A thread that reads a flood keeps Python's global lock 5 ms at a time; 1 ms lets the threads of
     # everyone else in five times as often (threading mode; under gevent one thread serves everyone).
@@ -1760,7 +1820,11 @@ else:
         except (simple_websocket.ConnectionClosed, OSError, wsproto.utilities.LocalProtocolError):
             pass  # closed already, which is what we wanted
 
-    SimpleWebSocketWSGI.close = close_websocket
+    # Private (python-engineio 4.15.1): its threading and gevent modes serve each websocket with
+    # _websocket_wsgi.SimpleWebSocketWSGI, which closes it in close().
+    if library_has("python-engineio", engineio.async_drivers, "_websocket_wsgi.SimpleWebSocketWSGI.close",
+                   "a quiet end to a websocket closed from both sides", parameters=["self"]):
+        engineio.async_drivers._websocket_wsgi.SimpleWebSocketWSGI.close = close_websocket
 
     class PatientWebSocket(simple_websocket.Server):
         """simple-websocket's reader thread reads a client as fast as it sends, and keeps each frame
@@ -1784,7 +1848,16 @@ else:
             return frame
 
     WEBSOCKET_BACKLOG = 16  # frames read but not yet handled, per connection: 1 MB at most
-    simple_websocket.Server = PatientWebSocket  # what Engine.IO's threading and gevent drivers create
+    # Private (simple-websocket 1.1.0): its reader thread calls _handle_events() after each read, which
+    # keeps each frame in input_buffer until receive() takes it. And python-engineio 4.15.1 creates each
+    # websocket as simple_websocket.Server, looked up each time: our class takes that name.
+    BACKLOG = "the bound on frames read ahead of the chat (threading and gevent modes)"
+    if library_has("simple-websocket", simple_websocket, "Server._handle_events", BACKLOG, parameters=["self"]) \
+            and library_has("simple-websocket", simple_websocket, "Server.receive", BACKLOG,
+                            parameters=["self", "timeout"], uses="input_buffer") \
+            and library_has("python-engineio", engineio.async_drivers,
+                            "_websocket_wsgi.SimpleWebSocketWSGI.__call__", BACKLOG, uses="Server"):
+        simple_websocket.Server = PatientWebSocket
 
 
 if "gunicorn.util" in sys.modules:  # served by gunicorn (production, step 10)
@@ -1794,7 +1867,13 @@ if "gunicorn.util" in sys.modules:  # served by gunicorn (production, step 10)
         """gunicorn's own answer to a request it cannot read (a bad request line, headers too large)."""
         gunicorn.util.write_nonblock(sock, json_answer(code, message or reason))
 
-    gunicorn.util.write_error = gunicorn_error  # was an HTML page
+    # Private (gunicorn 27.0.1): util.write_error() writes gunicorn's own errors, an HTML page, with
+    # util.write_nonblock().
+    if library_has("gunicorn", gunicorn.util, "write_error", "JSON answers to requests gunicorn cannot read",
+                   parameters=["sock", "status_int", "reason", "mesg"]) \
+            and library_has("gunicorn", gunicorn.util, "write_nonblock", "JSON answers to requests gunicorn "
+                            "cannot read", parameters=["sock", "data", "chunked"]):
+        gunicorn.util.write_error = gunicorn_error
 
 if ASYNC_MODE == "gevent":  # gunicorn's gevent worker
     import gevent.baseserver

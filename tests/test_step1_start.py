@@ -36,7 +36,8 @@ def test_the_first_start_prints_the_ready_line_and_nothing_that_looks_like_an_er
 
 
 # The packages whose private names app.py patches (step 11): pinned to the versions CI tests.
-PINNED = {"flask-socketio", "python-socketio", "python-engineio", "eventlet", "simple-websocket"}
+PINNED = {"flask-socketio", "python-socketio", "python-engineio", "eventlet", "simple-websocket",
+          "gunicorn"}  # gunicorn: in requirements-production.txt
 
 
 def test_requirements_have_lower_bounds_and_major_caps_and_pin_what_is_patched():
@@ -50,13 +51,13 @@ def test_requirements_have_lower_bounds_and_major_caps_and_pin_what_is_patched()
         for line in (ROOT / name).read_text().splitlines():
             requirement = line.split("#")[0].strip()
             exact = re.fullmatch(r"([\w-]+)==([\d.]+)", requirement)
-            if exact and name == "requirements.txt":
+            if exact and name in ("requirements.txt", "requirements-production.txt"):
                 pinned[exact.group(1)] = exact.group(2)
             elif requirement and not requirement.startswith("-r "):
                 assert re.search(r">=[\d.]+,\s*<[\d.]+$", requirement), f"{name}: {requirement}"
-    assert set(pinned) == PINNED, f"requirements.txt pins {sorted(pinned)}"
+    assert set(pinned) == PINNED, f"the requirements pin {sorted(pinned)}"
     for package, wanted in pinned.items():
-        assert version(package) == wanted, f"{package} {version(package)} is installed, requirements.txt pins {wanted}"
+        assert version(package) == wanted, f"{package} {version(package)} is installed, the requirements pin {wanted}"
 
 
 def installed_with(requirements):
