@@ -233,9 +233,14 @@ def main():
         say_ready(host, port)
         # max_size: each open websocket holds one of eventlet's "requests" (1,024 by default).
         # debug=False: a request that breaks gets no Python traceback in its answer.
-        guarded = {"protocol": GuardedProtocol} if GUARDED_CONNECTIONS else {}  # else: warned at start
-        eventlet.wsgi.server(TakingTurns(listener) if TAKING_TURNS else listener, app, log_output=False,
-                             max_size=10_000, debug=False, socket_timeout=REQUEST_TIMEOUT, **guarded)
+        options = dict(log_output=False, max_size=10_000, debug=False)
+        if EVENTLET_SOCKETS:  # each read of a request times out; websockets lift it (step 11)
+            options["socket_timeout"] = REQUEST_TIMEOUT
+        if GUARDED_CONNECTIONS:  # otherwise eventlet's own handler of each connection (step 11 warned)
+            options["protocol"] = GuardedProtocol
+        if TAKING_TURNS:
+            listener = TakingTurns(listener)
+        eventlet.wsgi.server(listener, app, **options)
     else:
         from werkzeug.serving import make_server, select_address_family
 
@@ -1265,10 +1270,10 @@ app.config.update(
 
 def library_has(library, owner, path, guard, parameters=None, uses=None, kind=None):
     """Is `owner.path`, a private name of `library` that this step changes, still what we wrote for:
-    there at all, taking exactly `parameters` (a function), reading the attribute `uses` (its code), of
-    type `kind`? A release may rename or reshape a private name without notice. Then warn once, naming
-    the guard that is off, and serve without it: better than a server that does not start, or a guard
-    that guards nothing without a word."""
+    there at all, taking exactly `parameters` (a function), using the name `uses` in its code (an
+    attribute, a global or a parameter), of type `kind`? A release may rename or reshape a private
+    name without notice. Then warn once, naming the guard that is off, and serve without it: better
+    than a server that does not start, or a guard that guards nothing without a word."""
     found = owner
     for name in path.split("."):
         found = getattr(found, name, None)
@@ -1276,24 +1281,46 @@ def library_has(library, owner, path, guard, parameters=None, uses=None, kind=No
     try:
         if expected and parameters is not None:
             expected = list(signature(found).parameters) == parameters
-        if expected and uses is not None:
-            expected = uses in found.__code__.co_names
+        if expected and uses is not None:  # the attributes and globals it reads, then its variables
+            expected = uses in found.__code__.co_names + found.__code__.co_varnames
     except (TypeError, ValueError, AttributeError):  # no longer a plain Python function
         expected = False
     if expected and kind is not None:
         expected = isinstance(found, kind)
     if not expected:
         where = getattr(owner, "__name__", type(owner).__name__)
-        log.warning("%s %s has changed %s.%s: serving without %s (requirements.txt pins the version this "
-                    "server was tested with)", library, importlib.metadata.version(library), where, path, guard)
+        log.warning("%s %s has changed %s.%s: serving without %s (the requirements files pin the version "
+                    "this server was tested with)", library, installed_version(library), where, path, guard)
     return expected
 
 
-# Private (python-socketio 5.18.1): server.environ holds the WSGI environ of each Engine.IO session,
-# where the guards below find a client's address and its TCP socket.
-session_environs = socketio.server.environ if library_has(
-    "python-socketio", socketio.server, "environ", "the limits per address on Socket.IO sessions and "
-    "frames, and hanging up on a client that is cut off", kind=dict) else {}
+def installed_version(library):
+    try:
+        return importlib.metadata.version(library)
+    except importlib.metadata.PackageNotFoundError:  # not installed with pip
+        return "(version unknown)"
+
+
+# Private (python-socketio 5.18.1): server.environ, each session's WSGI environ (its address, its socket).
+if library_has("python-socketio", socketio.server, "environ", "the limits per address on Socket.IO "
+               "sessions and frames, and hanging up on a client that is cut off", kind=dict):
+    session_environs = socketio.server.environ
+else:
+    session_environs = {}  # every address unknown
+
+# Private (python-engineio 4.15.1): eio.sockets, each session's Socket, whose close() can end it at once.
+SESSIONS_GUARD = "ending at once the session of a client that is cut off"
+ENDING_SESSIONS = (library_has("python-engineio", socketio.server.eio, "sockets", SESSIONS_GUARD, kind=dict)
+                   and library_has("python-engineio", engineio.socket, "Socket.close", SESSIONS_GUARD,
+                                   parameters=["self", "wait", "abort", "reason"]))
+
+EVENTLET_SOCKETS = False
+if ASYNC_MODE == "eventlet":
+    import eventlet.wsgi
+
+    # Private (eventlet 0.41.3): a request's environ["eventlet.input"].get_socket() is the client's socket.
+    EVENTLET_SOCKETS = library_has("eventlet", eventlet.wsgi, "Input.get_socket", "hanging up on a client "
+                                   "that is cut off, and the timeout on each read", parameters=["self"])
 
 
 def client_socket(environ):
@@ -1302,7 +1329,7 @@ def client_socket(environ):
         return environ["werkzeug.socket"]
     if "gunicorn.socket" in environ:  # gunicorn (gevent mode in production)
         return environ["gunicorn.socket"]
-    if "eventlet.input" in environ:
+    if "eventlet.input" in environ and EVENTLET_SOCKETS:
         return environ["eventlet.input"].get_socket()
     return None
 
@@ -1310,7 +1337,7 @@ def client_socket(environ):
 def cut_off(eio_sid):
     """Close a client's connection now, and drop what it sent that we have not read yet: a script
     ignores Socket.IO's polite "disconnect", and keeps filling its socket faster than we refuse."""
-    eio_socket = socketio.server.eio.sockets.get(eio_sid)
+    eio_socket = socketio.server.eio.sockets.get(eio_sid) if ENDING_SESSIONS else None
     sock = client_socket(session_environs.get(eio_sid, {}))
     if eio_socket is not None:  # without waiting for it to read what we queued: it may never read
         eio_socket.close(wait=False, abort=True, reason=eio_socket.server.reason.SERVER_DISCONNECT)
@@ -1343,9 +1370,9 @@ def guard_packets(read_packet):
     return guarded
 
 
-# Private (python-engineio 4.15.1): eio.handlers holds the handler python-socketio gave Engine.IO for
-# each event; ours goes in front of its "message" handler, the reader of every Socket.IO packet.
-if library_has("python-engineio", socketio.server.eio, "handlers", "the guard on Socket.IO packets", kind=dict):
+# Private (python-engineio 4.15.1): eio.handlers["message"], python-socketio's reader of every packet.
+if library_has("python-engineio", socketio.server.eio, "handlers", "the guard on Socket.IO packets",
+               kind=dict) and "message" in socketio.server.eio.handlers:
     socketio.server.eio.on("message", guard_packets(socketio.server.eio.handlers["message"]))
 
 
@@ -1376,17 +1403,24 @@ def guard_frames(receive):
         per_second = app.config["FRAMES_PER_SECOND"]
         if not per_second:  # 0 turns the budget off (benchmarks)
             return receive(eio_socket, frame)
-        address = session_environs.get(eio_socket.sid, {}).get("REMOTE_ADDR")  # None: not known
+        address = session_environs.get(eio_socket.sid, {}).get("REMOTE_ADDR")
         mine = frame_buckets.setdefault(eio_socket, [FRAMES_BURST, time.monotonic()])
-        shared = address_frame_buckets.setdefault(address, [ADDRESS_FRAMES * FRAMES_BURST, time.monotonic()])
-        if take_one(mine, per_second, FRAMES_BURST) and (address is None or
-                take_one(shared, ADDRESS_FRAMES * per_second, ADDRESS_FRAMES * FRAMES_BURST)):
+        if take_one(mine, per_second, FRAMES_BURST) and address_may_send(address, per_second):
             return receive(eio_socket, frame)
         if not eio_socket.closed:
             log.warning("closing connection %s (%s): more frames than a person sends", eio_socket.sid, address,
                         extra={"address": address})
             cut_off(eio_socket.sid)
     return guarded
+
+
+def address_may_send(address, per_second):
+    """One more frame from this address's budget, shared by all its connections (an unknown address
+    has none)."""
+    if address is None:
+        return True
+    shared = address_frame_buckets.setdefault(address, [ADDRESS_FRAMES * FRAMES_BURST, time.monotonic()])
+    return take_one(shared, ADDRESS_FRAMES * per_second, ADDRESS_FRAMES * FRAMES_BURST)
 
 
 MAX_QUEUED = 1_000  # packets waiting for one client: one that lets more pile up is not reading
@@ -1404,13 +1438,12 @@ def bound_output(send):
     return guarded
 
 
-# Private (python-engineio 4.15.1): Engine.IO's Socket reads every frame of both transports in
-# receive(), and queues every packet to its client in send().
+# Private (python-engineio 4.15.1): Socket.receive() reads every frame; Socket.send() queues every packet.
 if library_has("python-engineio", engineio.socket, "Socket.receive", "the budget of frames per connection "
                "and per address", parameters=["self", "pkt"]):
     engineio.socket.Socket.receive = guard_frames(engineio.socket.Socket.receive)
 if library_has("python-engineio", engineio.socket, "Socket.send", "the bound on packets queued for a client",
-               parameters=["self", "pkt"]):
+               parameters=["self", "pkt"], uses="queue"):
     engineio.socket.Socket.send = bound_output(engineio.socket.Socket.send)
 
 
@@ -1732,47 +1765,49 @@ if ASYNC_MODE == "eventlet":
     import eventlet.websocket
     import eventlet.wsgi
 
-    # Private (eventlet 0.41.3): _apply_mask() unmasks each websocket frame, one byte at a time.
+    # Private (eventlet 0.41.3): _apply_mask() unmasks each websocket frame, one byte at a time; ours is fast.
     if library_has("eventlet", eventlet.websocket, "RFC6455WebSocket._apply_mask", "fast unmasking of "
                    "websocket frames", parameters=["data", "mask", "length", "offset"]):
         eventlet.websocket.RFC6455WebSocket._apply_mask = staticmethod(unmask)
-    # Private (eventlet 0.41.3): RESPONSE_414 is its answer to a URL over 8 KB, with an empty body.
+    # Private (eventlet 0.41.3): RESPONSE_414, its answer to a request line over 8 KB, has an empty body.
     if library_has("eventlet", eventlet.wsgi, "RESPONSE_414", "the JSON answer to a URL too long", kind=bytes):
         eventlet.wsgi.RESPONSE_414 = json_answer(414, "URL too long")
-    # eventlet 0.41.3: server() hands each connection to HttpProtocol (or the subclass given as its
-    # protocol), whose parse_request() raises HeaderLineTooLong or HeadersTooLarge (both private) on
-    # a header line over 8 KB or headers over 64 KB; it accepts each connection with accept().
-    GUARDED_CONNECTIONS = library_has("eventlet", eventlet.wsgi, "HttpProtocol", "the guards on each "
-                                      "connection (per address, slow requests, JSON errors)", kind=type)
-    headers_too_large = ()
+    # Private (eventlet 0.41.3): server() hands each connection to its protocol (deprecated), HttpProtocol.
+    CONNECTION_GUARDS = "the guards on each connection (per address, slow requests, JSON errors)"
+    GUARDED_CONNECTIONS = (library_has("eventlet", eventlet.wsgi, "HttpProtocol", CONNECTION_GUARDS, kind=type)
+                           and library_has("eventlet", eventlet.wsgi, "server", CONNECTION_GUARDS, uses="protocol"))
+    # Private (eventlet 0.41.3): parse_request() raises these on a header line over 8 KB or headers over 64 KB.
+    headers_too_large = ()  # an empty tuple: `except` catches nothing, eventlet answers them itself
     if library_has("eventlet", eventlet.wsgi, "HeaderLineTooLong", "the JSON answer to headers too large",
                    kind=type) and library_has("eventlet", eventlet.wsgi, "HeadersTooLarge",
                                               "the JSON answer to headers too large", kind=type):
         headers_too_large = (eventlet.wsgi.HeaderLineTooLong, eventlet.wsgi.HeadersTooLarge)
+    # Private (eventlet 0.41.3): server() accepts each connection by calling accept() on the socket it gets.
     TAKING_TURNS = library_has("eventlet", eventlet.wsgi, "server", "taking turns while a script opens "
                                "connections", uses="accept")
 
-    class GuardedProtocol(GuardedConnection, eventlet.wsgi.HttpProtocol if GUARDED_CONNECTIONS else object):
-        """eventlet's handler of one connection, guarded; headers too large get JSON too."""
+    if GUARDED_CONNECTIONS:
+        class GuardedProtocol(GuardedConnection, eventlet.wsgi.HttpProtocol):
+            """eventlet's handler of one connection, guarded; headers too large get JSON too."""
 
-        def parse_request(self):
-            try:
-                return super().parse_request()
-            except headers_too_large:
-                self.send_error(431, "request headers too large")
-                return False
+            def parse_request(self):
+                try:
+                    return super().parse_request()
+                except headers_too_large:
+                    self.send_error(431, "request headers too large")
+                    return False
 
-        requests_read = 0
+            requests_read = 0
 
-        def handle_one_request(self):
-            """A keep-alive connection's next request, after everyone else's turn: eventlet read a
-            request that had already arrived without letting anyone else run, so a script sending
-            one after another on a few connections kept the chat waiting (p95 111-468 ms under load).
-            A connection's first request (a websocket's only one) waits for nobody."""
-            if self.requests_read:
-                eventlet.sleep(0)
-            self.requests_read += 1
-            return super().handle_one_request()
+            def handle_one_request(self):
+                """A keep-alive connection's next request, after everyone else's turn: eventlet read a
+                request that had already arrived without letting anyone else run, so a script sending
+                one after another on a few connections kept the chat waiting (p95 111-468 ms under load).
+                A connection's first request (a websocket's only one) waits for nobody."""
+                if self.requests_read:
+                    eventlet.sleep(0)
+                self.requests_read += 1
+                return super().handle_one_request()
 
     class TakingTurns:
         """The listening socket, for eventlet's loop that accepts connections. That loop accepts
@@ -1820,8 +1855,12 @@ else:
         except (simple_websocket.ConnectionClosed, OSError, wsproto.utilities.LocalProtocolError):
             pass  # closed already, which is what we wanted
 
-    # Private (python-engineio 4.15.1): its threading and gevent modes serve each websocket with
-    # _websocket_wsgi.SimpleWebSocketWSGI, which closes it in close().
+    try:
+        import engineio.async_drivers._websocket_wsgi  # loaded already, unless gevent-websocket replaces it
+    except ImportError:
+        pass  # a release without it: the checks below say which guards are off
+
+    # Private (python-engineio 4.15.1): _websocket_wsgi.SimpleWebSocketWSGI.close() closes each websocket.
     if library_has("python-engineio", engineio.async_drivers, "_websocket_wsgi.SimpleWebSocketWSGI.close",
                    "a quiet end to a websocket closed from both sides", parameters=["self"]):
         engineio.async_drivers._websocket_wsgi.SimpleWebSocketWSGI.close = close_websocket
@@ -1848,15 +1887,16 @@ else:
             return frame
 
     WEBSOCKET_BACKLOG = 16  # frames read but not yet handled, per connection: 1 MB at most
-    # Private (simple-websocket 1.1.0): its reader thread calls _handle_events() after each read, which
-    # keeps each frame in input_buffer until receive() takes it. And python-engineio 4.15.1 creates each
-    # websocket as simple_websocket.Server, looked up each time: our class takes that name.
-    BACKLOG = "the bound on frames read ahead of the chat (threading and gevent modes)"
-    if library_has("simple-websocket", simple_websocket, "Server._handle_events", BACKLOG, parameters=["self"]) \
-            and library_has("simple-websocket", simple_websocket, "Server.receive", BACKLOG,
-                            parameters=["self", "timeout"], uses="input_buffer") \
+    # Private (simple-websocket 1.1.0): after each read, _handle_events() puts frames in input_buffer.
+    # Private (python-engineio 4.15.1): SimpleWebSocketWSGI() looks simple_websocket.Server up each time.
+    BACKLOG_GUARD = "the bound on frames read ahead of the chat (threading and gevent modes)"
+    if (library_has("simple-websocket", simple_websocket, "Server._handle_events", BACKLOG_GUARD,
+                    parameters=["self"])
+            and library_has("simple-websocket", simple_websocket, "Server.receive", BACKLOG_GUARD,
+                            parameters=["self", "timeout"], uses="input_buffer")
             and library_has("python-engineio", engineio.async_drivers,
-                            "_websocket_wsgi.SimpleWebSocketWSGI.__call__", BACKLOG, uses="Server"):
+                            "_websocket_wsgi.SimpleWebSocketWSGI.__call__", BACKLOG_GUARD,
+                            uses="simple_websocket")):
         simple_websocket.Server = PatientWebSocket
 
 
@@ -1867,12 +1907,12 @@ if "gunicorn.util" in sys.modules:  # served by gunicorn (production, step 10)
         """gunicorn's own answer to a request it cannot read (a bad request line, headers too large)."""
         gunicorn.util.write_nonblock(sock, json_answer(code, message or reason))
 
-    # Private (gunicorn 27.0.1): util.write_error() writes gunicorn's own errors, an HTML page, with
-    # util.write_nonblock().
-    if library_has("gunicorn", gunicorn.util, "write_error", "JSON answers to requests gunicorn cannot read",
-                   parameters=["sock", "status_int", "reason", "mesg"]) \
-            and library_has("gunicorn", gunicorn.util, "write_nonblock", "JSON answers to requests gunicorn "
-                            "cannot read", parameters=["sock", "data", "chunked"]):
+    # Private (gunicorn 27.0.1): util.write_error() writes its own errors (HTML) with util.write_nonblock().
+    GUNICORN_ERRORS_GUARD = "JSON answers to requests gunicorn cannot read"
+    if (library_has("gunicorn", gunicorn.util, "write_error", GUNICORN_ERRORS_GUARD,
+                    parameters=["sock", "status_int", "reason", "mesg"])
+            and library_has("gunicorn", gunicorn.util, "write_nonblock", GUNICORN_ERRORS_GUARD,
+                            parameters=["sock", "data", "chunked"])):
         gunicorn.util.write_error = gunicorn_error
 
 if ASYNC_MODE == "gevent":  # gunicorn's gevent worker
