@@ -326,7 +326,7 @@ class RawClient:
     """A bare Socket.IO client on one websocket, for tests that check the order of events.
 
     python-socketio's Client runs each event handler on a thread of its own, so the order it
-    records events in is not always the order the server sent them (PITFALLS.md). Here a single
+    records events in is not always the order the server sent them. Here a single
     thread reads the socket and records each packet before reading the next one.
     The frames on the wire: Engine.IO "0{...}" open, "2" ping, "3" pong, and "4" + a Socket.IO
     packet: "40{auth}" connect, "42[name, data]" event, "42<id>[name, data]" event asking for

@@ -5,8 +5,8 @@ modes and under README's production command (gunicorn's gevent worker; some also
 while a well-behaved "probe" user on another address (127.0.0.2; the server and attackers use
 127.0.0.1) chats. What the probe sees is what is asserted: its acknowledged messages keep a round trip
 of p95 <= 50 ms, a newcomer can still connect, the server's memory stays bounded and comes back, and
-the attacking socket is thrown out. Then the v2 limits of PROTOCOL.md (connections and messages per
-address, X-Forwarded-For) and malformed HTTP.
+the attacking socket is thrown out. Then the limits per address (connections and messages,
+X-Forwarded-For) and malformed HTTP.
 
 The attacks run in separate processes (tests/hostile.py), so they are not slowed by this process.
 Every wait is bounded; the figures in a failure message say how far the server is from passing.
@@ -50,14 +50,14 @@ UNFINISHED_IN_ALL = 1_000    # app.py: and from all addresses
 LOG_LINES_PER_ADDRESS = 20   # app.py: log lines about one address in 10 s
 GUNICORN_HEADERS_WITHIN = 2  # s: gunicorn's keep-alive timeout, which bounds the wait for headers
 SHORT_BODY_WITHIN = 15     # s: a body shorter than its Content-Length is answered or closed within this
-# Engine.IO handshakes one address may leave open and unused. PROTOCOL.md limits the connections
+# Engine.IO handshakes one address may leave open and unused. The server limits the connections
 # of one address (MAX_CONNECTIONS_PER_IP, 50); a handshake is the first half of one. Twice that leaves
 # room for a design that refuses Socket.IO connects past 50 (the connect_error the contract wants)
 # and refuses bare handshakes only past 100. A server that instead expires unused sessions within a
 # second or two would also bound memory: then raise this and say so.
 ABANDONED_SESSIONS_MAX = 100
 
-# The server's limits, written out in every test (PROTOCOL.md's defaults).
+# The server's limits, written out in every test (their documented defaults).
 LIMITS = dict(RATE_LIMIT_BURST="10", RATE_LIMIT_PER_SECOND="5", MAX_CONNECTIONS_PER_IP="50",
               RATE_LIMIT_PER_ADDRESS="20", TRUSTED_PROXIES="0")
 
@@ -68,7 +68,7 @@ class OnlySlow(AssertionError):
 
 # Every attack runs against each way the server is served: python app.py (eventlet), threading mode,
 # and README's production command (gunicorn's gevent worker). The attacks that nginx.conf takes on
-# itself (connections, request rates, slow requests) also run through it ("nginx").
+# itself (connections, request rates, slow and malformed requests) also run through it ("nginx").
 SERVED_BY = ["eventlet", "threading", "gunicorn"]
 THROUGH_NGINX = SERVED_BY + ["nginx"]
 
@@ -631,7 +631,7 @@ def test_undecodable_packets_cost_one_log_line_and_no_traceback(start_server, as
     report(failures, {"control_lines": control, "extra_lines": costs})
 
 
-# --- PROTOCOL.md v2 limits ---------------------------------------------------------------------
+# --- Limits per address ------------------------------------------------------------------------
 
 def test_a_connection_far_beyond_its_rate_limit_is_disconnected(start_server, async_mode):
     """More than 5 x RATE_LIMIT_BURST refused events within 10 s: disconnected. Fewer: not."""
@@ -751,23 +751,40 @@ def test_behind_one_trusted_proxy_the_last_forwarded_for_counts(start_server, as
 
 # --- Malformed HTTP: JSON errors, never HTML, never a 500, never a hang ----------------------------
 
-@pytest.fixture(scope="module", params=SERVED_BY)
-def http_server(request, tmp_path_factory):
-    """One server per async mode for all malformed-request tests (they do not change its state)."""
+def malformed_requests_server(served_by, tmp_path_factory):
+    """One server for all malformed-request tests (they do not change its state)."""
     import os
 
     from conftest import Server
-    folder = tmp_path_factory.mktemp(f"malformed-{request.param}")
+    from test_step10_processes import gunicorn_serving
+
+    folder = tmp_path_factory.mktemp(f"malformed-{served_by}")
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL", "ASYNC_MODE")}
     env.update(DATABASE_URL=f"sqlite:///{folder}/chat.db", PYTHONUNBUFFERED="1", **LIMITS)
-    if request.param == "gunicorn":
-        from test_step10_processes import gunicorn_serving
-
+    if served_by == "nginx":
+        server = BehindNginx(Server(folder / "server.log", {**env, "TRUSTED_PROXIES": "1"},
+                                    command=gunicorn_serving()), folder)
+    elif served_by == "gunicorn":
         server = Server(folder / "server.log", env, command=gunicorn_serving())
     else:
-        server = Server(folder / "server.log", {**env, "ASYNC_MODE": request.param})
+        server = Server(folder / "server.log", {**env, "ASYNC_MODE": served_by})
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module", params=THROUGH_NGINX)
+def http_server(request, tmp_path_factory):
+    """Each way of serving, nginx.conf too: nginx answers what it cannot read itself, in JSON."""
+    yield from malformed_requests_server(request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="module", params=SERVED_BY)
+def app_http_server(request, tmp_path_factory):
+    """Each way of serving the app, for its own deadlines on bodies. Not through nginx: nginx reads a
+    whole body before it passes the request on and times out only a pause in it (client_body_timeout),
+    so a body sent a byte at a time waits in nginx and never reaches the app (limit_conn bounds how
+    many one address holds); and it sends a chunked body on with a Content-Length."""
+    yield from malformed_requests_server(request.param, tmp_path_factory)
 
 
 def assert_json_error(answer, statuses=range(400, 500)):
@@ -805,10 +822,10 @@ def test_huge_headers_get_a_json_error(http_server):
     assert_json_error(answer)
 
 
-def test_a_body_shorter_than_its_content_length_is_not_waited_for_forever(http_server):
+def test_a_body_shorter_than_its_content_length_is_not_waited_for_forever(app_http_server):
     """The client announces 100 bytes, sends 12, and waits: the server answers (JSON 4xx, e.g. 408
     or 400) or closes within SHORT_BODY_WITHIN seconds."""
-    answer = raw_http(http_server.port, b"POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    answer = raw_http(app_http_server.port, b"POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                       b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"username\":",
                       timeout=SHORT_BODY_WITHIN)
     assert answer["status"] != "timeout", f"no answer and not closed within {SHORT_BODY_WITHIN}s"
@@ -816,13 +833,13 @@ def test_a_body_shorter_than_its_content_length_is_not_waited_for_forever(http_s
         assert_json_error(answer)
 
 
-def test_a_body_sent_a_byte_at_a_time_is_closed_after_request_timeout(http_server):
+def test_a_body_sent_a_byte_at_a_time_is_closed_after_request_timeout(app_http_server):
     """A socket's timeout starts again at every byte: a body sent a byte every 2 s, or the rest of a body
     too large to read (after its 413, the server reads it away), kept its connection for as long as
     the client liked. A request's headers and body get REQUEST_TIMEOUT in all."""
     sockets = []
     for length in (100, 1_000_000):
-        sock = tcp_connect(http_server.port)
+        sock = tcp_connect(app_http_server.port)
         sock.sendall(b"POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                      b"Content-Length: %d\r\n\r\n{" % length)
         sockets.append(sock)
@@ -851,9 +868,9 @@ def test_headers_ended_by_the_end_of_the_connection_are_not_run(http_server):
     assert answer == b"", f"answered: {answer[:200]!r}"
 
 
-def test_a_chunked_body_gets_411(http_server):
+def test_a_chunked_body_gets_411(app_http_server):
     """A chunked body has no length to wait for: the client is asked for a Content-Length."""
-    answer = raw_http(http_server.port, b"POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    answer = raw_http(app_http_server.port, b"POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                       b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
                       b"2\r\n{}\r\n0\r\n\r\n")
     assert answer["status"] == 411, answer

@@ -466,7 +466,7 @@ def test_rooms_across_two_processes_sharing_redis(two_processes):
         other = cid.client.call("event_message", {"text": "general"}, timeout=WAIT)
         wait_until(lambda: cid.messages, what="cid's own message")
         assert ana.messages == bea.messages == [ack["message"]] and cid.messages == [other["message"]]
-        # presence counts the connections of a process in a room (PROTOCOL.md: per server process)
+        # presence counts the connections of a process in a room (per server process, as documented)
         wait_until(lambda: bea.presence and bea.presence[-1] == {"room": "grupo-1", "online": 1,
                                                                   "users": ["bea"]}, what="b's presence")
         wait_until(lambda: ana.presence and ana.presence[-1] == {"room": "grupo-1", "online": 1,
